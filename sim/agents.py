@@ -1,0 +1,156 @@
+"""The agents of the readable engine: `Person` and `FirmAgent`, both `mesa.Agent`s.
+
+A person carries its own state (status, firm, expectation, bad-experience history, closures) and
+knows how to have an experience and how to react to a bad one. A firm knows what it delivers this
+month (its departments' rungs), its reputation (recognised rung and delivery streaks) and how to
+draw the department a customer deals with. The month's schedule (who acts when, the synchronous
+update) lives in `model.py`; the formulas live in `rules.py`.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from typing import TYPE_CHECKING
+
+import mesa
+
+from sim import rules
+from sim.ladder import Ladder, Rung
+
+if TYPE_CHECKING:
+    from sim.scenario import Churn, Firm
+
+
+class FirmAgent(mesa.Agent):
+    """A firm: what it delivers each month, its reputation and its fee."""
+
+    def __init__(self, model: mesa.Model, index: int, spec: Firm, ladder: Ladder):
+        super().__init__(model)
+        self.index = index
+        self.spec = spec
+        self.name = spec.name
+        self.ladder = ladder
+        self.monthly_fee = spec.monthly_fee
+        self.recognised = ladder.index(spec.recognised_start)
+        self.streaks = [0] * len(
+            ladder
+        )  # months in a row each rung has been delivered or bettered
+        self._configured: tuple[str, ...] | None = None
+        self.begin_month(0)
+
+    def begin_month(self, month: int) -> None:
+        """Set this month's departments' rungs (following the schedule) and what follows from them."""
+        rung_ids = self.spec.rungs_at(month)
+        if rung_ids == self._configured:
+            return
+        self._configured = rung_ids
+        weights = self.spec.department_weights
+        self.rungs: list[Rung] = [self.ladder[self.ladder.index(r)] for r in rung_ids]
+        self.rung_indices = [self.ladder.index(r) for r in rung_ids]
+        self.cumulative_weights = [sum(weights[: i + 1]) for i in range(len(weights))]
+        self.delivered = min(self.rung_indices)
+        self.delivered_quality = sum(
+            w * r.quality_mean for w, r in zip(weights, self.rungs, strict=True)
+        )
+        self.cost_per_customer = sum(
+            w * r.cost_per_customer for w, r in zip(weights, self.rungs, strict=True)
+        )
+
+    def draw_department(self, random: _random.Random) -> Rung:
+        """The rung of the department a customer deals with, drawn by department weight."""
+        if len(self.rungs) == 1:
+            return self.rungs[0]
+        u = random.random()
+        for rung, cumulative in zip(self.rungs, self.cumulative_weights, strict=True):
+            if u < cumulative:
+                return rung
+        return self.rungs[-1]
+
+    def update_reputation(self) -> None:
+        """Step 8, at the end of the month: streaks, then the recognised rung."""
+        top = len(self.ladder) - 1
+        for r in range(top + 1):
+            self.streaks[r] = rules.streak_after(self.streaks[r], self.delivered >= r)
+        up = self.recognised + 1
+        self.recognised = rules.recognised_after(
+            self.recognised,
+            self.delivered,
+            self.streaks[up] if up <= top else 0,
+            self.ladder[up].sustain_months if up <= top else 1,
+        )
+
+
+class Person(mesa.Agent):
+    """A person in the market: a customer of one firm, a prospect, away or gone."""
+
+    def __init__(self, model: mesa.Model, expectation: float):
+        super().__init__(model)
+        self.status = rules.PROSPECT
+        self.firm: FirmAgent | None = None
+        self.expectation = expectation
+        self.bad_months: list[
+            int
+        ] = []  # months of bad experiences at the current firm (strikes)
+        self.cohort = False  # a month-0 customer who has never left its firm
+        self.closed_until: dict[int, int] | None = (
+            None  # firm index -> last month closed to it
+        )
+        self.return_at = -1  # month from which an away person is a prospect again
+        self.neighbours: list[Person] | None = None  # on a network market
+
+    def is_closed_to(self, firm_index: int, month: int) -> bool:
+        """Whether negative word of mouth keeps this person from joining the firm this month."""
+        return (
+            self.closed_until is not None
+            and self.closed_until.get(firm_index, -1) >= month
+        )
+
+    def close_to(self, firm_index: int, last_month: int) -> None:
+        """Be closed to a firm up to and including ``last_month``."""
+        if self.closed_until is None:
+            self.closed_until = {}
+        self.closed_until[firm_index] = max(
+            self.closed_until.get(firm_index, -1), last_month
+        )
+
+    def experience(
+        self, random: _random.Random, tolerance: float
+    ) -> tuple[Rung, float, int]:
+        """Steps 1-2 for a customer with an interaction: (department rung, quality, outcome)."""
+        rung = self.firm.draw_department(random)
+        quality = random.gauss(rung.quality_mean, rung.quality_sd)
+        quality = 0.0 if quality < 0.0 else 10.0 if quality > 10.0 else quality
+        return (
+            rung,
+            quality,
+            rules.experience_outcome(quality, self.expectation, tolerance),
+        )
+
+    def leaves_after_bad(
+        self, rung: Rung, churn: Churn, month: int, random: _random.Random
+    ) -> tuple[bool, bool, bool]:
+        """Step 3 for a bad experience under the scenario's churn rule.
+
+        Returns:
+            (leaves, complained, resolved).
+        """
+        if churn.rule == "fixed":
+            return random.random() < churn.leave_prob, False, False
+        if churn.rule == "tarp":
+            complained = random.random() < churn.complain_prob
+            resolved = complained and random.random() < rung.resolve_prob
+            quick = resolved and random.random() < rung.quick_resolve_prob
+            stay = churn.tarp_stay[rules.tarp_case(complained, resolved, quick)]
+            return random.random() >= stay, complained, resolved
+        recent = [
+            m for m in self.bad_months if rules.in_window(m, month, churn.window_months)
+        ]
+        leaves = rules.strikes_reached(1 + len(recent), churn.strikes)
+        self.bad_months = [*recent, month]
+        return leaves, False, False
+
+    def join(self, firm: FirmAgent) -> None:
+        """Become a customer of ``firm`` (end of month); the bad-experience history starts afresh."""
+        self.status = rules.CUSTOMER
+        self.firm = firm
+        self.bad_months = []

@@ -1,0 +1,179 @@
+"""The monthly row: what each engine counts, and how every reported column is computed from it.
+
+Engines only count. Each month they fill a `Tallies` (people counted per firm, plus the market's
+stocks); `build_frame` then turns the whole run's tallies into the MODEL.md frame in one vectorised
+pass, using `METRICS`, the single declared list of reported columns and how each is computed.
+Adding a metric is one line in `METRICS` (and, if it needs a new count, one name in
+`FIRM_COUNTS`).
+
+Also here: summary figures computed from a frame (CLV per initial customer, end-of-run table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from sim.rules import discount_factor
+
+# What engines count per (month, firm). Stocks are end-of-month unless named *_start.
+FIRM_COUNTS = (
+    "customers_start",  # customers at the start of the month
+    "customers",
+    "interactions",
+    "bad_experiences",
+    "delighted",
+    "complaints",
+    "resolved",
+    "referrals_made",
+    "joined_marketing",
+    "joined_referral",
+    "switched_in",
+    "switched_out",
+    "left_bad_experience",
+    "left_attrition",
+    "cohort_remaining",  # month-0 customers who have never left the firm
+)
+FIRM_VALUES = (
+    "expectation_sum",  # sum of end-of-month customers' expectations
+    "cost_per_customer",  # weighted mean cost_per_customer of the departments' rungs this month
+    "monthly_fee",
+)
+FIRM_RUNGS = ("delivered_rung", "recognised_rung")  # ladder indices
+MARKET_COUNTS = ("prospects", "away", "gone")  # end-of-month, market level
+
+
+class Tallies:
+    """Per-run counting arrays, shape (months + 1, firms) or (months + 1,) for the market."""
+
+    def __init__(self, months: int, n_firms: int):
+        shape = (months + 1, n_firms)
+        self.firm: dict[str, np.ndarray] = {
+            k: np.zeros(shape, np.int64) for k in FIRM_COUNTS
+        }
+        self.firm.update({k: np.zeros(shape, np.float64) for k in FIRM_VALUES})
+        self.firm.update({k: np.zeros(shape, np.int16) for k in FIRM_RUNGS})
+        self.market: dict[str, np.ndarray] = {
+            k: np.zeros(months + 1, np.int64) for k in MARKET_COUNTS
+        }
+
+
+class _Columns:
+    """Attribute access to the flattened tallies while computing metrics."""
+
+    def __init__(self, flat: dict[str, np.ndarray]):
+        self.__dict__.update(flat)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _stayed(c: _Columns) -> np.ndarray:
+    return c.customers_start - c.left_bad_experience - c.left_attrition
+
+
+# column -> how it is computed from the counts (c) and the run context (x). Order = frame order.
+METRICS: dict[str, Callable[[_Columns, dict], np.ndarray]] = {
+    "step": lambda c, x: c.step,
+    "firm": lambda c, x: c.firm,
+    "customers": lambda c, x: c.customers,
+    "prospects": lambda c, x: c.prospects,
+    "away": lambda c, x: c.away,
+    "gone": lambda c, x: c.gone,
+    "interactions": lambda c, x: c.interactions,
+    "bad_experiences": lambda c, x: c.bad_experiences,
+    "delighted": lambda c, x: c.delighted,
+    "complaints": lambda c, x: c.complaints,
+    "resolved": lambda c, x: c.resolved,
+    "referrals_made": lambda c, x: c.referrals_made,
+    "joined_marketing": lambda c, x: c.joined_marketing,
+    "joined_referral": lambda c, x: c.joined_referral,
+    "switched_in": lambda c, x: c.switched_in,
+    "switched_out": lambda c, x: c.switched_out,
+    "left_bad_experience": lambda c, x: c.left_bad_experience,
+    "left_attrition": lambda c, x: c.left_attrition,
+    "retention_rate": lambda c, x: np.where(
+        c.step > 0, _ratio(_stayed(c), c.customers_start), np.nan
+    ),
+    "cohort_retention": lambda c, x: _ratio(c.cohort_remaining, x["cohort_initial"]),
+    "revenue": lambda c, x: c.monthly_fee * _stayed(c),
+    "service_cost": lambda c, x: c.cost_per_customer * _stayed(c),
+    "acquisition_cost": lambda c, x: x["acquisition_cost"] * c.joined_marketing,
+    "profit": lambda c, x: x["revenue"] - x["service_cost"] - x["acquisition_cost"],
+    "discounted_revenue": lambda c, x: _cumulative(
+        x["revenue"] * x["discount"], x["n_firms"]
+    ),
+    "discounted_profit": lambda c, x: _cumulative(
+        x["profit"] * x["discount"], x["n_firms"]
+    ),
+    "mean_expectation": lambda c, x: _ratio(c.expectation_sum, c.customers),
+    "csat": lambda c, x: _ratio(c.interactions - c.bad_experiences, c.interactions),
+    "delivered_rung": lambda c, x: x["rung_ids"][c.delivered_rung],
+    "recognised_rung": lambda c, x: x["rung_ids"][c.recognised_rung],
+}
+COLUMNS = tuple(METRICS)
+RUN_COLUMNS = ("run_id", "replicate", "seed")  # added by the runner in front of COLUMNS
+
+
+def _cumulative(values: np.ndarray, n_firms: int) -> np.ndarray:
+    return np.cumsum(values.reshape(-1, n_firms), axis=0).ravel()
+
+
+def build_frame(
+    tallies: Tallies,
+    firm_names: tuple[str, ...],
+    rung_ids: tuple[str, ...],
+    acquisition_cost: float,
+    discount_rate: float,
+) -> pd.DataFrame:
+    """The MODEL.md frame (one row per month and firm, month 0 first) from a run's tallies.
+
+    Flows of month 0 are zero by construction (engines count nothing there), so revenue, costs and
+    profit are zero and the cumulative columns start at zero.
+    """
+    months_plus_one, n_firms = tallies.firm["customers"].shape
+    flat = {k: v.ravel() for k, v in tallies.firm.items()}
+    flat.update({k: np.repeat(v, n_firms) for k, v in tallies.market.items()})
+    flat["step"] = np.repeat(np.arange(months_plus_one, dtype=np.int64), n_firms)
+    flat["firm"] = np.tile(np.array(firm_names, dtype=object), months_plus_one)
+    c = _Columns(flat)
+    x: dict = {
+        "n_firms": n_firms,
+        "acquisition_cost": acquisition_cost,
+        "discount": discount_factor(flat["step"].astype(np.float64), discount_rate),
+        "cohort_initial": np.tile(tallies.firm["cohort_remaining"][0], months_plus_one),
+        "rung_ids": np.array(rung_ids, dtype=object),
+    }
+    for name, compute in METRICS.items():
+        x[name] = compute(c, x)
+    frame = pd.DataFrame({name: x[name] for name in METRICS})
+    return frame
+
+
+def clv_per_initial_customer(
+    frame: pd.DataFrame, monthly_fee: dict[str, float], rate: float
+) -> pd.Series:
+    """CLV per initial customer, per firm (and run, if the frame has ``run_id``).
+
+    The month-0 cohort's discounted revenue divided by its size: the cohort pays
+    ``monthly_fee`` per member still with the firm at the end of each month, so this is
+    ``fee * sum_t cohort_retention_t / (1 + rate) ** t`` over months t >= 1.
+    """
+    keys = [k for k in ("run_id", "firm") if k in frame.columns]
+    months = frame[frame["step"] > 0]
+    fee = months["firm"].map(monthly_fee).astype(float)
+    value = (
+        fee
+        * months["cohort_retention"]
+        * discount_factor(months["step"].astype(float), rate)
+    )
+    return (
+        value.groupby([months[k] for k in keys])
+        .sum(min_count=1)
+        .rename("clv_per_initial_customer")
+    )

@@ -1,0 +1,146 @@
+"""The monthly rules of MODEL.md as small pure functions.
+
+Every function here is written with arithmetic and comparison operators only, so the same function
+serves a Python float in the agent engine and a numpy array in the population engine: one source of
+truth for the behaviour, two schedulers. Random draws, clipping and bookkeeping belong to the
+engines; nothing here draws a random number or knows about agents, arrays or firms.
+
+Codes used by both engines:
+
+- experience outcome: ``BAD`` (0), ``MET`` (1), ``DELIGHTED`` (2);
+- TARP case: 0 silent, 1 complained and unresolved, 2 resolved slowly, 3 resolved quickly (the
+  index into ``churn.tarp_stay``);
+- person status: ``CUSTOMER``, ``PROSPECT``, ``AWAY``, ``GONE``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
+T = TypeVar("T")  # float, int, bool or a numpy array of them
+
+BAD, MET, DELIGHTED = 0, 1, 2
+CUSTOMER, PROSPECT, AWAY, GONE = 0, 1, 2, 3
+STATUS_NAMES = {CUSTOMER: "customer", PROSPECT: "prospect", AWAY: "away", GONE: "gone"}
+
+
+def experience_outcome(quality: T, expectation: T, tolerance: float) -> T:
+    """Step 2: classify an experience against the zone of tolerance.
+
+    Bad if ``quality < expectation - tolerance``, delighted if ``quality > expectation + tolerance``
+    (both strict), otherwise met.
+
+    Returns:
+        ``BAD`` (0), ``MET`` (1) or ``DELIGHTED`` (2), elementwise.
+    """
+    return (quality >= expectation - tolerance) + (
+        quality > expectation + tolerance
+    ) * 1
+
+
+def tarp_case(complained: T, resolved: T, quick: T) -> T:
+    """Step 3 (`tarp`): which ``tarp_stay`` entry applies.
+
+    Args:
+        complained: whether the bad experience was reported.
+        resolved: whether the complaint was resolved (ignored if not complained).
+        quick: whether the resolution was quick (ignored if not resolved).
+
+    Returns:
+        0 silent, 1 complained but unresolved, 2 resolved slowly, 3 resolved quickly.
+    """
+    return complained * (1 + resolved * (1 + quick * 1))
+
+
+def strikes_reached(bad_in_window: T, strikes: int) -> T:
+    """Step 3 (`strikes`): leave when the bad experiences in the window (this one included) reach
+    ``strikes``."""
+    return bad_in_window >= strikes
+
+
+def in_window(bad_month: T, month: int, window_months: int) -> T:
+    """Whether a bad experience of ``bad_month`` lies within the last ``window_months`` months of
+    ``month`` (``month`` itself included)."""
+    return bad_month > month - window_months
+
+
+def move_toward(value: T, target: T, rate: float) -> T:
+    """Step 5: exponential smoothing, ``value + rate * (target - value)``.
+
+    Serves both adaptive expectations (target = experienced quality, rate = lambda) and the market
+    pull (target = the reference quality, rate = kappa).
+    """
+    return value + rate * (target - value)
+
+
+def market_reference(standard: float, best_quality: T) -> T:
+    """Step 5: the quality a person compares with: the higher of the market standard and the best
+    delivered quality among the firms that count for that person."""
+    return standard + (best_quality > standard) * (best_quality - standard)
+
+
+def choice_weight(rung_index: T, rung_weight: float) -> T:
+    """Step 6: the unnormalised logit weight ``exp(rung_weight * rung_index)`` of a firm."""
+    return math.e ** (rung_weight * rung_index)
+
+
+def recognised_after(
+    recognised: int, delivered: int, next_streak: int, next_sustain: int
+) -> int:
+    """Step 8: the recognised rung at the end of a month.
+
+    Drops to the delivered rung at once when delivery falls below it; otherwise rises one rung
+    when the next rung up has been delivered (or bettered) for its ``sustain_months`` months in a
+    row. ``next_streak``/``next_sustain`` describe the rung above ``recognised`` (pass a sustain
+    larger than any streak when there is none).
+    """
+    drop = delivered < recognised
+    rise = (1 - drop) * (next_streak >= next_sustain) * (delivered > recognised)
+    return recognised - drop * (recognised - delivered) + rise
+
+
+def streak_after(streak: T, delivering: T) -> T:
+    """Step 8: months in a row a rung has been delivered (or bettered): +1, or 0 when not."""
+    return (streak + 1) * delivering
+
+
+def discount_factor(month: T, rate: float) -> T:
+    """Step 9: ``1 / (1 + rate) ** month``."""
+    return (1.0 + rate) ** -month
+
+
+def cohort_discounted_revenue_per_customer(
+    monthly_fee: float, retention: float, rate: float, months: int
+) -> float:
+    """Closed form for a cohort keeping a constant monthly retention ``r`` (Gupta & Lehmann 2003):
+    ``m a (1 - a^T) / (1 - a)`` with ``a = r / (1 + i)``."""
+    a = retention / (1.0 + rate)
+    if a == 1.0:
+        return monthly_fee * months
+    return monthly_fee * a * (1.0 - a**months) / (1.0 - a)
+
+
+def word_of_mouth_share(share: float, p: float, q: float, size: int) -> float:
+    """One month of the word-of-mouth special case of MODEL.md, in expectation:
+    ``F' = F + (1 - F) (1 - (1 - p) (1 - q / (N - 1)) ** (N F))``."""
+    return share + (1.0 - share) * (
+        1.0 - (1.0 - p) * (1.0 - q / (size - 1)) ** (size * share)
+    )
+
+
+def largest_remainder(total: int, shares: list[float]) -> list[int]:
+    """Initialisation: split ``total`` people over firms in proportion to ``shares``.
+
+    Each firm gets the floor of its quota; the people left over go one each to the largest
+    remainders (ties to the earlier firm). The counts always add up to ``total``.
+    """
+    weight = sum(shares)
+    if total == 0 or weight <= 0:
+        return [0 for _ in shares]
+    quotas = [total * s / weight for s in shares]
+    counts = [int(q // 1) for q in quotas]
+    order = sorted(range(len(shares)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in order[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
