@@ -32,9 +32,7 @@ class FirmAgent(mesa.Agent):
         self.ladder = ladder
         self.monthly_fee = spec.monthly_fee
         self.recognised = ladder.index(spec.recognised_start)
-        self.streaks = [0] * len(
-            ladder
-        )  # months in a row each rung has been delivered or bettered
+        self.streaks = [0] * len(ladder)  # months in a row each rung has been delivered or bettered
         self._configured: tuple[str, ...] | None = None
         self.begin_month(0)
 
@@ -88,34 +86,23 @@ class Person(mesa.Agent):
         self.status = rules.PROSPECT
         self.firm: FirmAgent | None = None
         self.expectation = expectation
-        self.bad_months: list[
-            int
-        ] = []  # months of bad experiences at the current firm (strikes)
+        self.bad_months: list[int] = []  # months of bad experiences at the current firm (strikes)
         self.cohort = False  # a month-0 customer who has never left its firm
-        self.closed_until: dict[int, int] | None = (
-            None  # firm index -> last month closed to it
-        )
+        self.closed_until: dict[int, int] | None = None  # firm index -> last month closed to it
         self.return_at = -1  # month from which an away person is a prospect again
         self.neighbours: list[Person] | None = None  # on a network market
 
     def is_closed_to(self, firm_index: int, month: int) -> bool:
         """Whether negative word of mouth keeps this person from joining the firm this month."""
-        return (
-            self.closed_until is not None
-            and self.closed_until.get(firm_index, -1) >= month
-        )
+        return self.closed_until is not None and self.closed_until.get(firm_index, -1) >= month
 
     def close_to(self, firm_index: int, last_month: int) -> None:
         """Be closed to a firm up to and including ``last_month``."""
         if self.closed_until is None:
             self.closed_until = {}
-        self.closed_until[firm_index] = max(
-            self.closed_until.get(firm_index, -1), last_month
-        )
+        self.closed_until[firm_index] = max(self.closed_until.get(firm_index, -1), last_month)
 
-    def experience(
-        self, random: _random.Random, tolerance: float
-    ) -> tuple[Rung, float, int]:
+    def experience(self, random: _random.Random, tolerance: float) -> tuple[Rung, float, int]:
         """Steps 1-2 for a customer with an interaction: (department rung, quality, outcome)."""
         rung = self.firm.draw_department(random)
         quality = random.gauss(rung.quality_mean, rung.quality_sd)
@@ -142,9 +129,7 @@ class Person(mesa.Agent):
             quick = resolved and random.random() < rung.quick_resolve_prob
             stay = churn.tarp_stay[rules.tarp_case(complained, resolved, quick)]
             return random.random() >= stay, complained, resolved
-        recent = [
-            m for m in self.bad_months if rules.in_window(m, month, churn.window_months)
-        ]
+        recent = [m for m in self.bad_months if rules.in_window(m, month, churn.window_months)]
         leaves = rules.strikes_reached(1 + len(recent), churn.strikes)
         self.bad_months = [*recent, month]
         return leaves, False, False

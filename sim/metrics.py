@@ -50,9 +50,7 @@ class Tallies:
 
     def __init__(self, months: int, n_firms: int):
         shape = (months + 1, n_firms)
-        self.firm: dict[str, np.ndarray] = {
-            k: np.zeros(shape, np.int64) for k in FIRM_COUNTS
-        }
+        self.firm: dict[str, np.ndarray] = {k: np.zeros(shape, np.int64) for k in FIRM_COUNTS}
         self.firm.update({k: np.zeros(shape, np.float64) for k in FIRM_VALUES})
         self.firm.update({k: np.zeros(shape, np.int16) for k in FIRM_RUNGS})
         self.market: dict[str, np.ndarray] = {
@@ -105,12 +103,8 @@ METRICS: dict[str, Callable[[_Columns, dict], np.ndarray]] = {
     "service_cost": lambda c, x: c.cost_per_customer * _stayed(c),
     "acquisition_cost": lambda c, x: x["acquisition_cost"] * c.joined_marketing,
     "profit": lambda c, x: x["revenue"] - x["service_cost"] - x["acquisition_cost"],
-    "discounted_revenue": lambda c, x: _cumulative(
-        x["revenue"] * x["discount"], x["n_firms"]
-    ),
-    "discounted_profit": lambda c, x: _cumulative(
-        x["profit"] * x["discount"], x["n_firms"]
-    ),
+    "discounted_revenue": lambda c, x: _cumulative(x["revenue"] * x["discount"], x["n_firms"]),
+    "discounted_profit": lambda c, x: _cumulative(x["profit"] * x["discount"], x["n_firms"]),
     "mean_expectation": lambda c, x: _ratio(c.expectation_sum, c.customers),
     "csat": lambda c, x: _ratio(c.interactions - c.bad_experiences, c.interactions),
     "delivered_rung": lambda c, x: x["rung_ids"][c.delivered_rung],
@@ -167,13 +161,7 @@ def clv_per_initial_customer(
     keys = [k for k in ("run_id", "firm") if k in frame.columns]
     months = frame[frame["step"] > 0]
     fee = months["firm"].map(monthly_fee).astype(float)
-    value = (
-        fee
-        * months["cohort_retention"]
-        * discount_factor(months["step"].astype(float), rate)
-    )
+    value = fee * months["cohort_retention"] * discount_factor(months["step"].astype(float), rate)
     return (
-        value.groupby([months[k] for k in keys])
-        .sum(min_count=1)
-        .rename("clv_per_initial_customer")
+        value.groupby([months[k] for k in keys]).sum(min_count=1).rename("clv_per_initial_customer")
     )

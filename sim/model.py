@@ -57,9 +57,7 @@ class RetentionModel(mesa.Model):
         self.scenario = scenario
         self.seed = seed
         sc = scenario
-        self.firm_agents = [
-            FirmAgent(self, i, f, sc.ladder) for i, f in enumerate(sc.firms)
-        ]
+        self.firm_agents = [FirmAgent(self, i, f, sc.ladder) for i, f in enumerate(sc.firms)]
         c = sc.customers
         self.people = [
             Person(
@@ -82,9 +80,7 @@ class RetentionModel(mesa.Model):
                 person.neighbours = [self.people[j] for j in sorted(graph.neighbors(i))]
         self.reachable = list(self.people)  # people who are not gone
         self.reachable_dirty = False
-        self.returns: dict[
-            int, list[Person]
-        ] = {}  # month -> away people who are prospects from it
+        self.returns: dict[int, list[Person]] = {}  # month -> away people who are prospects from it
         self.tallies = Tallies(sc.months, len(sc.firms))
         self._record(0, {k: [0] * len(sc.firms) for k in _COUNTS}, [0] * len(sc.firms))
 
@@ -102,16 +98,12 @@ class RetentionModel(mesa.Model):
         nf = len(firms)
         for firm in firms:
             firm.begin_month(t)
-        recognised = [
-            f.recognised for f in firms
-        ]  # reputation at the start of the month
+        recognised = [f.recognised for f in firms]  # reputation at the start of the month
         counts = {k: [0] * nf for k in _COUNTS}
         start_customers = [0] * nf
 
         # Phase 1: decide, from the state at the start of the month ------------------------
-        stayers: list[
-            tuple[Person, float]
-        ] = []  # customers who had an interaction and stay
+        stayers: list[tuple[Person, float]] = []  # customers who had an interaction and stay
         delighted: list[Person] = []  # delighted customers who stay
         leavers: list[tuple[Person, bool]] = []  # (person, after a bad experience)
         prospects: list[Person] = []
@@ -128,9 +120,7 @@ class RetentionModel(mesa.Model):
                 rung, quality, outcome = person.experience(rnd, cust.tolerance)
                 if outcome == rules.BAD:
                     counts["bad_experiences"][f] += 1
-                    leaves, complained, resolved = person.leaves_after_bad(
-                        rung, churn, t, rnd
-                    )
+                    leaves, complained, resolved = person.leaves_after_bad(rung, churn, t, rnd)
                     counts["complaints"][f] += complained
                     counts["resolved"][f] += resolved
                     if leaves:
@@ -151,9 +141,7 @@ class RetentionModel(mesa.Model):
         delighted = [p for p in delighted if id(p) not in leaving]
 
         # Step 4: referrals and negative word of mouth.
-        successes: dict[
-            int, list[FirmAgent]
-        ] = {}  # id(prospect) -> firms whose referral succeeded
+        successes: dict[int, list[FirmAgent]] = {}  # id(prospect) -> firms whose referral succeeded
         for person in delighted:
             if rnd.random() >= refs.refer_prob:
                 continue
@@ -179,24 +167,16 @@ class RetentionModel(mesa.Model):
         for person in prospects:
             won = successes.get(id(person))
             if won:
-                joins.append(
-                    (person, won[0] if len(won) == 1 else rnd.choice(won), "referral")
-                )
+                joins.append((person, won[0] if len(won) == 1 else rnd.choice(won), "referral"))
 
         # Step 5: expectations (the stayers' own experience, then the market pull).
         for person, quality in stayers:
-            person.expectation = rules.move_toward(
-                person.expectation, quality, cust.adapt_rate
-            )
+            person.expectation = rules.move_toward(person.expectation, quality, cust.adapt_rate)
         if cust.market_pull > 0:
             references = self._references()
             for person in self.reachable:
-                s = references[
-                    person.firm.index if person.status == rules.CUSTOMER else nf
-                ]
-                person.expectation = rules.move_toward(
-                    person.expectation, s, cust.market_pull
-                )
+                s = references[person.firm.index if person.status == rules.CUSTOMER else nf]
+                person.expectation = rules.move_toward(person.expectation, s, cust.market_pull)
 
         # Step 6: acquisition through marketing.
         referred = {id(p) for p, _, _ in joins}
@@ -282,9 +262,7 @@ class RetentionModel(mesa.Model):
         refs = []
         for i in range(len(quality)):
             others = [q for j, q in enumerate(quality) if j != i]
-            refs.append(
-                rules.market_reference(standard, max(others)) if others else standard
-            )
+            refs.append(rules.market_reference(standard, max(others)) if others else standard)
         refs.append(rules.market_reference(standard, max(quality)))
         return refs
 
@@ -294,9 +272,7 @@ class RetentionModel(mesa.Model):
         """Step 6's logit choice among the firms open to the person (``exclude`` left out)."""
         w = self.scenario.acquisition.rung_weight
         options = [
-            f
-            for f in self.firm_agents
-            if f is not exclude and not person.is_closed_to(f.index, t)
+            f for f in self.firm_agents if f is not exclude and not person.is_closed_to(f.index, t)
         ]
         if len(options) <= 1:
             return options[0] if options else None
@@ -308,9 +284,7 @@ class RetentionModel(mesa.Model):
                 return firm
         return options[-1]
 
-    def _record(
-        self, t: int, counts: dict[str, list[int]], start_customers: list[int]
-    ) -> None:
+    def _record(self, t: int, counts: dict[str, list[int]], start_customers: list[int]) -> None:
         if self.reachable_dirty:
             self.reachable = [p for p in self.reachable if p.status != rules.GONE]
             self.reachable_dirty = False

@@ -13,9 +13,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-NETWORK_STREAM = (
-    0x6E6574  # spawn key separating the network's randomness from the run's
-)
+NETWORK_STREAM = 0x6E6574  # spawn key separating the network's randomness from the run's
 
 
 def network_seed(run_seed: int) -> int:
@@ -44,15 +42,11 @@ def build_network(spec: Any, size: int, run_seed: int) -> nx.Graph | None:
         return nx.barabasi_albert_graph(size, spec["m"], seed=seed)
     if gen == "erdos_renyi":
         return nx.fast_gnp_random_graph(size, spec["p"], seed=seed)
-    raise ValueError(
-        f"unknown network generator {gen!r}"
-    )  # the scenario loader prevents this
+    raise ValueError(f"unknown network generator {gen!r}")  # the scenario loader prevents this
 
 
 def adjacency_csr(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
     """The graph as CSR arrays (indptr, indices) over nodes 0..n-1, neighbours ascending."""
-    matrix = nx.to_scipy_sparse_array(
-        graph, nodelist=range(graph.number_of_nodes()), format="csr"
-    )
+    matrix = nx.to_scipy_sparse_array(graph, nodelist=range(graph.number_of_nodes()), format="csr")
     matrix.sort_indices()
     return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32)

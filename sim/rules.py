@@ -34,9 +34,7 @@ def experience_outcome(quality: T, expectation: T, tolerance: float) -> T:
     Returns:
         ``BAD`` (0), ``MET`` (1) or ``DELIGHTED`` (2), elementwise.
     """
-    return (quality >= expectation - tolerance) + (
-        quality > expectation + tolerance
-    ) * 1
+    return (quality >= expectation - tolerance) + (quality > expectation + tolerance) * 1
 
 
 def tarp_case(complained: T, resolved: T, quick: T) -> T:
@@ -85,9 +83,7 @@ def choice_weight(rung_index: T, rung_weight: float) -> T:
     return math.e ** (rung_weight * rung_index)
 
 
-def recognised_after(
-    recognised: int, delivered: int, next_streak: int, next_sustain: int
-) -> int:
+def recognised_after(recognised: int, delivered: int, next_streak: int, next_sustain: int) -> int:
     """Step 8: the recognised rung at the end of a month.
 
     Drops to the delivered rung at once when delivery falls below it; otherwise rises one rung
@@ -108,25 +104,6 @@ def streak_after(streak: T, delivering: T) -> T:
 def discount_factor(month: T, rate: float) -> T:
     """Step 9: ``1 / (1 + rate) ** month``."""
     return (1.0 + rate) ** -month
-
-
-def cohort_discounted_revenue_per_customer(
-    monthly_fee: float, retention: float, rate: float, months: int
-) -> float:
-    """Closed form for a cohort keeping a constant monthly retention ``r`` (Gupta & Lehmann 2003):
-    ``m a (1 - a^T) / (1 - a)`` with ``a = r / (1 + i)``."""
-    a = retention / (1.0 + rate)
-    if a == 1.0:
-        return monthly_fee * months
-    return monthly_fee * a * (1.0 - a**months) / (1.0 - a)
-
-
-def word_of_mouth_share(share: float, p: float, q: float, size: int) -> float:
-    """One month of the word-of-mouth special case of MODEL.md, in expectation:
-    ``F' = F + (1 - F) (1 - (1 - p) (1 - q / (N - 1)) ** (N F))``."""
-    return share + (1.0 - share) * (
-        1.0 - (1.0 - p) * (1.0 - q / (size - 1)) ** (size * share)
-    )
 
 
 def largest_remainder(total: int, shares: list[float]) -> list[int]:

@@ -93,7 +93,7 @@ def run_replicates(
         try:
             frame = simulate(point, seed=seed, engine=engine)
             error = ""
-        except Exception as err:  # noqa: BLE001 - a failing run is recorded, not fatal
+        except Exception as err:
             frame, error = None, f"{type(err).__name__}: {err}"
         record["status"] = "failed" if error else "done"
         record["error"] = error

@@ -167,23 +167,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "description": Key(text, "", "free text shown in reports"),
         "months": Key(int_at_least(1), 120, "horizon; one step = one month"),
         "replicates": Key(int_at_least(1), 10, "runs per parameter point"),
-        "seed": Key(
-            int_at_least(0), REQUIRED, "master seed; run seeds are spawned from it"
-        ),
-        "ladder": Key(
-            text, DEFAULT_LADDER, "built-in ladder name, or inline [[rungs]] tables"
-        ),
+        "seed": Key(int_at_least(0), REQUIRED, "master seed; run seeds are spawned from it"),
+        "ladder": Key(text, DEFAULT_LADDER, "built-in ladder name, or inline [[rungs]] tables"),
         "engine": Key(one_of(*ENGINES), "agents", "simulation engine"),
     },
     "market": {
         "size": Key(int_at_least(0), 10000, "people in the market"),
-        "initial_customers": Key(
-            int_at_least(0), DERIVED, "customers at month 0 (default size/2)"
-        ),
+        "initial_customers": Key(int_at_least(0), DERIVED, "customers at month 0 (default size/2)"),
         "standard": Key(quality, 6.5, "quality the market considers normal, 0-10"),
-        "network": Key(
-            lambda v: v, "well_mixed", "'well_mixed' or {generator = ..., ...}"
-        ),
+        "network": Key(lambda v: v, "well_mixed", "'well_mixed' or {generator = ..., ...}"),
     },
     "customers": {
         "expectation_mean": Key(quality, 6.0, "mean initial expectation, 0-10"),
@@ -197,15 +189,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "rule": Key(one_of(*CHURN_RULES), "fixed", "what a bad experience does"),
         "leave_prob": Key(prob, 0.91, "fixed: chance to leave after a bad experience"),
         "complain_prob": Key(prob, 0.037, "tarp: chance a bad experience is reported"),
-        "tarp_stay": Key(
-            tarp_table, (0.09, 0.19, 0.54, 0.82), "tarp: chance to stay, by case"
-        ),
-        "strikes": Key(
-            int_at_least(1), 3, "strikes: bad experiences that make a customer leave"
-        ),
-        "window_months": Key(
-            int_at_least(1), 12, "strikes: months the strikes must fall within"
-        ),
+        "tarp_stay": Key(tarp_table, (0.09, 0.19, 0.54, 0.82), "tarp: chance to stay, by case"),
+        "strikes": Key(int_at_least(1), 3, "strikes: bad experiences that make a customer leave"),
+        "window_months": Key(int_at_least(1), 12, "strikes: months the strikes must fall within"),
         "base_prob": Key(prob, 0.005, "monthly attrition unrelated to service"),
         "leavers_return_after": Key(
             int_at_least(-1),
@@ -215,23 +201,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "switch_prob": Key(prob, 0.0, "chance a leaver joins a competitor at once"),
     },
     "referrals": {
-        "refer_prob": Key(
-            prob, 0.25, "chance a delighted customer refers someone that month"
-        ),
-        "conversion": Key(
-            prob, 0.2, "chance a referred prospect joins the referrer's firm"
-        ),
-        "negative_reach": Key(
-            int_at_least(0), 0, "people told by a customer leaving unhappy"
-        ),
-        "negative_months": Key(
-            int_at_least(0), 12, "months a told prospect is closed to the firm"
-        ),
+        "refer_prob": Key(prob, 0.25, "chance a delighted customer refers someone that month"),
+        "conversion": Key(prob, 0.2, "chance a referred prospect joins the referrer's firm"),
+        "negative_reach": Key(int_at_least(0), 0, "people told by a customer leaving unhappy"),
+        "negative_months": Key(int_at_least(0), 12, "months a told prospect is closed to the firm"),
     },
     "acquisition": {
-        "prob": Key(
-            prob, 0.01, "monthly chance a prospect joins some firm through marketing"
-        ),
+        "prob": Key(prob, 0.01, "monthly chance a prospect joins some firm through marketing"),
         "rung_weight": Key(finite, 0.5, "logit weight on the recognised rung index"),
         "cost": Key(nonneg, 50.0, "cost per customer won by marketing"),
     },
@@ -245,16 +221,10 @@ FIRM_SCHEMA: dict[str, Key] = {
     "service_level": Key(text, None, "rung id delivered by every department"),
     "monthly_fee": Key(nonneg, 30.0, "revenue per customer-month"),
     "departments": Key(lambda v: v, None, "{department = rung id, ...}"),
-    "department_weights": Key(
-        lambda v: v, None, "{department = weight, ...}; equal by default"
-    ),
+    "department_weights": Key(lambda v: v, None, "{department = weight, ...}; equal by default"),
     "share": Key(nonneg, 1.0, "relative share of the initial customers"),
-    "recognised_start": Key(
-        text, None, "rung id recognised at month 0 (default: delivered)"
-    ),
-    "schedule": Key(
-        lambda v: v, (), "[{month = M, service_level = ... | departments = {...}}]"
-    ),
+    "recognised_start": Key(text, None, "rung id recognised at month 0 (default: delivered)"),
+    "schedule": Key(lambda v: v, (), "[{month = M, service_level = ... | departments = {...}}]"),
 }
 SCHEDULE_KEYS = ("month", "service_level", "departments")
 RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -275,9 +245,7 @@ TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep")
 
 
 def _section_class(section: str) -> type:
-    cls = dataclasses.make_dataclass(
-        section.capitalize(), list(SCHEMA[section]), frozen=True
-    )
+    cls = dataclasses.make_dataclass(section.capitalize(), list(SCHEMA[section]), frozen=True)
     cls.__module__ = __name__
     return cls
 
@@ -346,10 +314,7 @@ class Sweep:
     def points(self) -> list[dict[str, Any]]:
         """Every point of the grid, first key varying slowest."""
         values = [v for _, v in self.parameters]
-        return [
-            dict(zip(self.keys, combo, strict=True))
-            for combo in itertools.product(*values)
-        ]
+        return [dict(zip(self.keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 @dataclass(frozen=True)
@@ -371,7 +336,7 @@ class Scenario:
     finance: Any
     firms: tuple[Firm, ...]
     sweep: Sweep | None = None
-    source: str = ""
+    source: str = dataclasses.field(default="", compare=False)
 
     @property
     def firm_names(self) -> tuple[str, ...]:
@@ -389,10 +354,7 @@ class Scenario:
                 "engine": self.engine,
             }
         }
-        if (
-            self.ladder.name in BUILTIN_LADDERS
-            and BUILTIN_LADDERS[self.ladder.name] == self.ladder
-        ):
+        if self.ladder.name in BUILTIN_LADDERS and BUILTIN_LADDERS[self.ladder.name] == self.ladder:
             out["scenario"]["ladder"] = self.ladder.name
         else:
             out["rungs"] = self.ladder.to_records()
@@ -562,9 +524,7 @@ def _set_dotted(doc: dict[str, Any], key: str, value: Any, source: str) -> None:
 
 def _list_index(part: str, node: list, key: str, source: str) -> int:
     if not part.isdigit() or int(part) >= len(node):
-        raise ScenarioError(
-            source, key, f"index must be 0..{len(node) - 1}, got {part!r}"
-        )
+        raise ScenarioError(source, key, f"index must be 0..{len(node) - 1}, got {part!r}")
     return int(part)
 
 
@@ -657,9 +617,7 @@ class _Validator:
                 self.fail("scenario.ladder", _unknown(head["ladder"], BUILTIN_LADDERS))
             return get_ladder(head["ladder"])
         if ladder_named:
-            self.fail(
-                "rungs", "give either scenario.ladder or inline [[rungs]], not both"
-            )
+            self.fail("rungs", "give either scenario.ladder or inline [[rungs]], not both")
         if not isinstance(rungs, list) or not rungs:
             self.fail("rungs", "must be a non-empty array of [[rungs]] tables")
         out = []
@@ -673,9 +631,7 @@ class _Validator:
                         values[field] = str(raw["id"]).replace("_", " ").capitalize()
                         continue
                     self.fail(f"rungs.{i}.{field}", "is required")
-                values[field] = self.check(
-                    RUNG_CHECKS[field], raw[field], f"rungs.{i}.{field}"
-                )
+                values[field] = self.check(RUNG_CHECKS[field], raw[field], f"rungs.{i}.{field}")
             out.append(Rung(**values))
         ids = [r.id for r in out]
         if len(set(ids)) != len(ids):
@@ -751,8 +707,7 @@ class _Validator:
             if not deps:
                 self.fail(f"{p}.departments", "must name at least one department")
             departments = tuple(
-                (str(d), self.rung_id(r, ladder, f"{p}.departments.{d}"))
-                for d, r in deps.items()
+                (str(d), self.rung_id(r, ladder, f"{p}.departments.{d}")) for d, r in deps.items()
             )
         else:
             departments = (
@@ -763,9 +718,7 @@ class _Validator:
             )
         names = [d for d, _ in departments]
         weights = self.weights(v["department_weights"], names, uses_departments, p)
-        schedule = self.schedule(
-            v["schedule"], names, uses_departments, ladder, months, p
-        )
+        schedule = self.schedule(v["schedule"], names, uses_departments, ladder, months, p)
         firm = Firm(
             name=v["name"],
             monthly_fee=v["monthly_fee"],
@@ -830,8 +783,7 @@ class _Validator:
                 deps = self.table(e["departments"], f"{q}.departments")
                 self.keys(deps, names, f"{q}.departments.")
                 changes = tuple(
-                    (d, self.rung_id(r, ladder, f"{q}.departments.{d}"))
-                    for d, r in deps.items()
+                    (d, self.rung_id(r, ladder, f"{q}.departments.{d}")) for d, r in deps.items()
                 )
             entries.append(ScheduleEntry(month, changes))
         months_seen = [e.month for e in entries]
@@ -857,9 +809,7 @@ class _Validator:
             if key == "design":
                 continue
             if key in UNSWEEPABLE:
-                self.fail(
-                    f"sweep.{key}", "cannot be swept (set it in the scenario instead)"
-                )
+                self.fail(f"sweep.{key}", "cannot be swept (set it in the scenario instead)")
             if not isinstance(values, list) or not values:
                 self.fail(
                     f"sweep.{key}",
