@@ -89,7 +89,6 @@ class Person(mesa.Agent):
         self.bad_months: list[int] = []  # months of bad experiences at the current firm (strikes)
         self.cohort = False  # a month-0 customer who has never left its firm
         self.closed_until: dict[int, int] | None = None  # firm index -> last month closed to it
-        self.return_at = -1  # month from which an away person is a prospect again
         self.neighbours: list[Person] | None = None  # on a network market
 
     def is_closed_to(self, firm_index: int, month: int) -> bool:

@@ -207,12 +207,7 @@ class RetentionModel(mesa.Model):
             self._leave(person, t, churn.leavers_return_after)
         for person, firm, how in joins:
             person.join(firm)
-            key = {
-                "referral": "joined_referral",
-                "marketing": "joined_marketing",
-                "switch": "switched_in",
-            }
-            counts[key[how]][firm.index] += 1
+            counts[_JOIN_COUNT[how]][firm.index] += 1
         for person in self.returns.pop(t + 1, ()):
             person.status = rules.PROSPECT
         for firm in firms:

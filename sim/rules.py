@@ -88,8 +88,8 @@ def recognised_after(recognised: int, delivered: int, next_streak: int, next_sus
 
     Drops to the delivered rung at once when delivery falls below it; otherwise rises one rung
     when the next rung up has been delivered (or bettered) for its ``sustain_months`` months in a
-    row. ``next_streak``/``next_sustain`` describe the rung above ``recognised`` (pass a sustain
-    larger than any streak when there is none).
+    row. ``next_streak``/``next_sustain`` describe the rung above ``recognised`` (when there is none,
+    pass a streak of 0 and a sustain of 1, so that it never rises).
     """
     drop = delivered < recognised
     rise = (1 - drop) * (next_streak >= next_sustain) * (delivered > recognised)

@@ -40,7 +40,7 @@ from sim.ladder import (
 ENGINES = ("agents", "population")
 CHURN_RULES = ("fixed", "tarp", "strikes")
 NETWORK_GENERATORS = {
-    # generator -> {argument: (check, default)}
+    # generator -> {argument: check}; every argument is required
     "watts_strogatz": {"k": "int>=2", "p": "prob"},
     "barabasi_albert": {"m": "int>=1"},
     "erdos_renyi": {"p": "prob"},
@@ -590,7 +590,7 @@ class _Validator:
                 f"must be at most market.size ({market['size']}), got {market['initial_customers']}",
             )
         market["network"] = self.network(market["network"], market["size"])
-        firms = self.firms(doc.get("firms"), ladder, head["months"])
+        firms = self.firms(doc.get("firms"), ladder)
         if market["initial_customers"] > 0 and sum(f.share for f in firms) <= 0:
             self.fail(
                 "firms.share",
@@ -676,18 +676,18 @@ class _Validator:
             )
         return value
 
-    def firms(self, raw: Any, ladder: Ladder, months: int) -> tuple[Firm, ...]:
+    def firms(self, raw: Any, ladder: Ladder) -> tuple[Firm, ...]:
         if raw is None:
             self.fail("firms", "at least one [[firms]] table is required")
         if not isinstance(raw, list) or not raw:
             self.fail("firms", "must be a non-empty array of [[firms]] tables")
-        firms = [self.firm(f, i, ladder, months) for i, f in enumerate(raw)]
+        firms = [self.firm(f, i, ladder) for i, f in enumerate(raw)]
         names = [f.name for f in firms]
         if len(set(names)) != len(names):
             self.fail("firms", f"firm names must be unique, got {names}")
         return tuple(firms)
 
-    def firm(self, raw: Any, i: int, ladder: Ladder, months: int) -> Firm:
+    def firm(self, raw: Any, i: int, ladder: Ladder) -> Firm:
         p = f"firms.{i}"
         raw = self.table(raw, p)
         self.keys(raw, FIRM_SCHEMA, f"{p}.")
@@ -718,7 +718,7 @@ class _Validator:
             )
         names = [d for d, _ in departments]
         weights = self.weights(v["department_weights"], names, uses_departments, p)
-        schedule = self.schedule(v["schedule"], names, uses_departments, ladder, months, p)
+        schedule = self.schedule(v["schedule"], names, uses_departments, ladder, p)
         firm = Firm(
             name=v["name"],
             monthly_fee=v["monthly_fee"],
@@ -745,7 +745,10 @@ class _Validator:
             self.fail(key, "only goes with departments")
         raw = self.table(raw, key)
         self.keys(raw, names, f"{key}.")
-        w = [self.check(nonneg, raw.get(n, 0.0), f"{key}.{n}") for n in names]
+        missing = [n for n in names if n not in raw]
+        if missing:
+            self.fail(key, f"give a weight for every department (missing: {', '.join(missing)})")
+        w = [self.check(nonneg, raw[n], f"{key}.{n}") for n in names]
         if sum(w) <= 0:
             self.fail(key, "at least one weight must be > 0")
         return tuple(x / sum(w) for x in w)
@@ -756,7 +759,6 @@ class _Validator:
         names: list[str],
         uses_departments: bool,
         ladder: Ladder,
-        months: int,
         p: str,
     ) -> tuple[ScheduleEntry, ...]:
         if not isinstance(raw, list | tuple):
