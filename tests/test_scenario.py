@@ -133,6 +133,19 @@ def test_override_without_equals_is_an_error():
             "allowed: a",
         ),
         (
+            doc(
+                firms=[
+                    {
+                        "name": "A",
+                        "departments": {"a": "good", "b": "poor"},
+                        "department_weights": {"a": 1},
+                    }
+                ]
+            ),
+            "firms.0.department_weights",
+            "missing: b",
+        ),
+        (
             doc(market={"network": {"generator": "ring"}}),
             "market.network.generator",
             "watts_strogatz",
