@@ -1,0 +1,552 @@
+"""The command line: ``retention-sim run | ladder | validate``.
+
+Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
+``_cmd_<name>(args, argv) -> int`` does the work; `COMMANDS` lists them, so adding ``sweep``,
+``plot``, ``app`` or ``check`` is one more pair and one more line. Heavy imports (Mesa, pandas,
+matplotlib) happen inside the commands that need them, so ``ladder`` and ``--help`` are quick.
+
+Exit status: 0 success; 1 some runs failed (they are recorded in ``runs.parquet``); 2 bad input
+(a usage error, an invalid scenario or override, an output folder that is not empty), in which
+case nothing is written; 130 interrupted. Errors go to stderr as ``retention-sim: error: ...``,
+never as a traceback.
+
+What does not live here: validation (`scenario.py` checks every key once), running (`runner.py`),
+the results format (`store.py`), statistics (`summary.py`) and drawing (`plots.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sim.scenario import ENGINES, Scenario, ScenarioError
+
+PROG = "retention-sim"
+
+
+class CliError(Exception):
+    """A user-facing failure: ``str(err)`` is printed after ``retention-sim: error:``."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+class _UsageError(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors read ``retention-sim: error: ...`` and do not exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise _UsageError(2)
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            print(message, file=sys.stderr, end="")
+        raise _UsageError(status)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Plain-text tables.
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
+    """Columns aligned with two spaces between; columns in ``numeric`` right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [
+            str(c).rjust(w) if i in numeric else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _number(value: Any, digits: int = 1) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if value != value:  # NaN
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _percent(value: Any, digits: int = 0) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "-"
+    if value != value:
+        return "-"
+    return f"{100 * value:.{digits}f}%"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers.
+
+
+def _load(path: str, overrides: list[str]) -> Scenario:
+    """Load and validate a scenario file with ``key=value`` overrides (ScenarioError if bad)."""
+    from sim.scenario import load_scenario, parse_override
+
+    for item in overrides:  # a malformed override is the command line's fault, not the file's
+        parse_override(item, "--set")
+    return load_scenario(path, overrides=overrides or None)
+
+
+def _describe(scenario: Scenario) -> str:
+    n_firms = len(scenario.firms)
+    points = len(scenario.sweep.points()) if scenario.sweep is not None else 1
+    return (
+        f"{n_firms} firm{'s' * (n_firms != 1)} ({', '.join(scenario.firm_names)}), "
+        f"{len(scenario.ladder)} rungs ({scenario.ladder.name}), {scenario.months} months, "
+        f"{scenario.replicates} replicate{'s' * (scenario.replicates != 1)}, "
+        f"{points} sweep point{'s' * (points != 1)}, engine {scenario.engine}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# ladder
+
+
+def _add_ladder(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER
+
+    p = sub.add_parser(
+        "ladder",
+        help="show a service ladder's rungs as a table",
+        description="Show the rungs of a built-in ladder, or of a scenario's ladder, as a table.",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--ladder",
+        metavar="NAME",
+        default=None,
+        help=f"built-in ladder: {', '.join(BUILTIN_LADDERS)} (default {DEFAULT_LADDER})",
+    )
+    which.add_argument(
+        "--scenario", metavar="FILE", help="show this scenario's ladder (named or inline)"
+    )
+    p.add_argument(
+        "--format", choices=("text", "csv"), default="text", help="output format (default text)"
+    )
+    return p
+
+
+LADDER_HEADER = (
+    "#",
+    "id",
+    "label",
+    "quality",
+    "resolved",
+    "quickly",
+    "cost",
+    "months to be recognised",
+)
+LADDER_LEGEND = (
+    "quality: experienced quality of an interaction on a 0-10 scale, mean ± sd.\n"
+    "resolved: chance a complaint is resolved; quickly: chance a resolved complaint is resolved\n"
+    "quickly. cost: service cost per customer-month. months to be recognised: months the rung\n"
+    "must be delivered in a row before the market recognises it (0 = at once)."
+)
+
+
+def ladder_rows(ladder: Any) -> list[list[str]]:
+    """The rungs of a ladder as table cells, lowest first, in `LADDER_HEADER` order."""
+    return [
+        [
+            str(i),
+            r.id,
+            r.label,
+            f"{r.quality_mean:.1f} ± {r.quality_sd:.1f}",
+            _percent(r.resolve_prob),
+            _percent(r.quick_resolve_prob),
+            f"{r.cost_per_customer:.2f}",
+            str(r.sustain_months),
+        ]
+        for i, r in enumerate(ladder.rungs)
+    ]
+
+
+def _cmd_ladder(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER
+
+    if args.scenario is not None:
+        scenario = _load(args.scenario, [])
+        ladder, origin = scenario.ladder, f"scenario {args.scenario}"
+    else:
+        name = args.ladder or DEFAULT_LADDER
+        if name not in BUILTIN_LADDERS:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(BUILTIN_LADDERS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CliError(
+                f"--ladder: unknown ladder {name!r}{hint}; built-in ladders: "
+                f"{', '.join(BUILTIN_LADDERS)}"
+            )
+        ladder, origin = BUILTIN_LADDERS[name], "built-in"
+    if args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(
+            [
+                "position",
+                "id",
+                "label",
+                "quality_mean",
+                "quality_sd",
+                "resolve_prob",
+                "quick_resolve_prob",
+                "cost_per_customer",
+                "sustain_months",
+            ]
+        )
+        for i, r in enumerate(ladder.rungs):
+            writer.writerow(
+                [
+                    i,
+                    r.id,
+                    r.label,
+                    r.quality_mean,
+                    r.quality_sd,
+                    r.resolve_prob,
+                    r.quick_resolve_prob,
+                    r.cost_per_customer,
+                    r.sustain_months,
+                ]
+            )
+        return 0
+    print(f"Ladder {ladder.name!r} ({origin}): {len(ladder)} rungs, lowest first\n")
+    print(format_table(LADDER_HEADER, ladder_rows(ladder), numeric={0, 4, 5, 6, 7}))
+    print()
+    print(LADDER_LEGEND)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Check scenario files without running them; exit 2 if any is invalid.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="scenario TOML files")
+    _add_set(p)
+    return p
+
+
+def _cmd_validate(args: argparse.Namespace, argv: list[str]) -> int:
+    bad = 0
+    for path in args.files:
+        try:
+            scenario = _load(path, args.set)
+        except ScenarioError as err:
+            _error(str(err))
+            bad += 1
+            continue
+        print(f"OK  {path}: {_describe(scenario)}")
+    if bad:
+        _note(f"{bad} of {len(args.files)} files invalid")
+        return 2
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# run
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key, e.g. --set churn.leave_prob=0.5 "
+        "--set firms.0.service_level=excellent (repeatable)",
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "run",
+        help="run a scenario's replicates into a results folder",
+        description="Run the replicates of a scenario (the first point if it has a [sweep]) and "
+        "write a results folder: manifest.json, runs.parquet, timeseries/, summary.parquet, "
+        "summary.csv and figures/.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder; must not exist or be empty "
+        "(default results/<scenario name>/run-YYYYmmdd-HHMMSS)",
+    )
+    _add_set(p)
+    # Passed on as overrides, so the scenario schema validates them like any other key.
+    p.add_argument("--replicates", metavar="N", help="override scenario.replicates")
+    p.add_argument("--seed", metavar="S", help="override scenario.seed")
+    p.add_argument(
+        "--engine", metavar="{" + ",".join(ENGINES) + "}", help="override scenario.engine"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _run_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.set)
+    for key, value in (
+        ("scenario.replicates", args.replicates),
+        ("scenario.seed", args.seed),
+        ("scenario.engine", args.engine),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return overrides
+
+
+def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    import os
+
+    from sim.store import OutputExistsError, check_out_dir, default_out_dir
+
+    scenario = _load(args.scenario, _run_overrides(args))
+    values = scenario.sweep.points()[0] if scenario.sweep is not None else {}
+    out = Path(args.out) if args.out else default_out_dir(scenario.name, "run")
+    if args.out:  # a default name is made unique when the folder is created
+        try:
+            check_out_dir(out)
+        except OutputExistsError as err:
+            raise CliError(str(err)) from None
+    if values:
+        swept = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        _note(
+            f"{args.scenario} has a [sweep] of {len(scenario.sweep.points())} points; "
+            f"`run` runs the first ({swept})"
+        )
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from tqdm import tqdm
+
+    from sim.plots import customers_and_revenue
+    from sim.runner import replicate_seeds, run_replicates
+    from sim.store import ResultsWriter, git_info, package_versions
+    from sim.summary import final_table, replicate_summary
+
+    seeds = replicate_seeds(scenario)
+    manifest = {
+        "kind": "run",
+        "scenario": scenario.to_dict(),
+        "scenario_file": args.scenario,
+        "engine": scenario.engine,
+        "root_seed": scenario.seed,
+        "swept_keys": list(values),
+        "points": [values],
+        "run_seeds": seeds,
+        "counts": _counts(scenario.replicates, done=0, failed=0, parts=0),
+        "versions": package_versions(),
+        "git": git_info(),
+        "command": shlex.join([PROG, *argv]),
+        "argv": [PROG, *argv],
+        "cwd": os.getcwd(),
+    }
+    try:
+        writer = ResultsWriter.create(out, manifest, unique=args.out is None)
+    except OutputExistsError as err:
+        raise CliError(str(err)) from None
+    except OSError as err:
+        raise CliError(f"cannot create output folder {out}: {err.strerror or err}") from None
+
+    started = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    progress = tqdm(
+        run_replicates(scenario),
+        total=scenario.replicates,
+        desc=scenario.name,
+        unit="run",
+        file=sys.stderr,
+        disable=args.quiet,
+        dynamic_ncols=True,
+    )
+    try:
+        for record, frame, _error_text in progress:
+            records.append(record)
+            if frame is not None:
+                frames.append(frame)
+    except KeyboardInterrupt:
+        progress.close()
+        writer.write_runs(pd.DataFrame(records))
+        failed = sum(r["status"] != "done" for r in records)
+        writer.finish(
+            "interrupted",
+            counts=_counts(scenario.replicates, len(records) - failed, failed, parts=0),
+        )
+        raise
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - started
+
+    timeseries = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    parts = 0
+    if frames:
+        writer.write_part(timeseries)
+        parts = 1
+    writer.write_runs(pd.DataFrame(records))
+    writer.write_summary(replicate_summary(timeseries))
+    if frames:
+        title = f"{scenario.name}: customers and revenue per firm"
+        if values:
+            title += " (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")"
+        title += f"\nmean and 95% confidence band over {len(frames)} replicates"
+        writer.save_figure(customers_and_revenue(timeseries, title=title), "customers_and_revenue")
+    failed = sum(r["status"] != "done" for r in records)
+    writer.finish(
+        "done_with_failures" if failed else "done",
+        counts=_counts(scenario.replicates, len(records) - failed, failed, parts),
+        run_time_s=round(elapsed, 3),
+    )
+
+    print(
+        f"{scenario.name}: {len(records)} replicate{'s' * (len(records) != 1)} x "
+        f"{scenario.months} months, "
+        f"engine {scenario.engine}, {elapsed:.1f} s"
+    )
+    if frames:
+        fees = {f.name: f.monthly_fee for f in scenario.firms}
+        table = final_table(timeseries, fees, scenario.finance.discount_rate, by=["firm"])
+        print(_format_final(table))
+    print(f"results: {writer.path}")
+    if failed:
+        first = next(r for r in records if r["status"] != "done")
+        _error(
+            f"{failed} of {len(records)} runs failed (first: {first['run_id']}: "
+            f"{first['error']}); see {writer.path / 'runs.parquet'}"
+        )
+        return 1
+    return 0
+
+
+def _counts(replicates: int, done: int, failed: int, parts: int) -> dict[str, int]:
+    return {
+        "points": 1,
+        "replicates": replicates,
+        "runs": replicates,
+        "done": done,
+        "failed": failed,
+        "parts": parts,
+    }
+
+
+def _format_final(table: Any) -> str:
+    month = int(table["month"].iloc[0]) if len(table) else 0
+    header = (
+        "firm",
+        f"customers (month {month})",
+        "retention (monthly)",
+        "revenue (monthly)",
+        "CLV per initial customer",
+    )
+    rows = [
+        [
+            str(row.firm),
+            _number(row.customers),
+            _percent(row.retention_rate, 1),
+            _number(row.revenue, 0),
+            _number(row.clv_per_initial_customer, 2),
+        ]
+        for row in table.itertuples()
+    ]
+    n = int(table["replicates"].max()) if len(table) else 0
+    note = f"means over {n} replicate{'s' * (n != 1)}" if n else ""
+    return format_table(header, rows, numeric={1, 2, 3, 4}) + (f"\n({note})" if note else "")
+
+
+# --------------------------------------------------------------------------------------------
+# The parser and the entry point.
+
+# name -> (declare arguments, do the work). Add sweep, plot, app, check here.
+COMMANDS: dict[
+    str,
+    tuple[
+        Callable[[argparse._SubParsersAction], argparse.ArgumentParser],
+        Callable[[argparse.Namespace, list[str]], int],
+    ],
+] = {
+    "run": (_add_run, _cmd_run),
+    "ladder": (_add_ladder, _cmd_ladder),
+    "validate": (_add_validate, _cmd_validate),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``retention-sim`` argument parser with every subcommand of `COMMANDS`."""
+    from sim import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="Agent-based simulation of customer retention on the service-level ladder.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add, run in COMMANDS.values():
+        add(sub).set_defaults(handler=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (never raises for bad input).
+
+    Args:
+        argv: the arguments after the program name; default ``sys.argv[1:]``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as stop:
+        return stop.code
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.handler(args, argv)
+    except (CliError, ScenarioError) as err:
+        _error(str(err))
+        return err.code if isinstance(err, CliError) else 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
