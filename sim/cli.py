@@ -404,14 +404,21 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             if frame is not None:
                 frames.append(frame)
     except KeyboardInterrupt:
+        # Keep what finished: its rows go into a part, so "done" in runs.parquet stays true.
         progress.close()
+        if frames:
+            writer.write_part(pd.concat(frames, ignore_index=True))
         writer.write_runs(pd.DataFrame(records))
         failed = sum(r["status"] != "done" for r in records)
         writer.finish(
             "interrupted",
-            counts=_counts(scenario.replicates, len(records) - failed, failed, parts=0),
+            counts=_counts(scenario.replicates, len(records) - failed, failed, int(bool(frames))),
         )
-        raise
+        raise CliError(
+            f"interrupted after {len(records)} of {scenario.replicates} runs; "
+            f"the finished runs are in {writer.path}",
+            code=130,
+        ) from None
     finally:
         progress.close()
     elapsed = time.perf_counter() - started

@@ -465,3 +465,25 @@ def test_console_script_runs_end_to_end(small, tmp_path):
         == f"retention-sim: error: {small}: market.size: must be a whole number >= 0, got -1\n"
     )
     assert not (tmp_path / "results").exists()
+
+
+def test_interrupted_run_keeps_the_finished_runs_and_exits_130(
+    small, tmp_path, monkeypatch, capsys
+):
+    scenario = load_scenario(small)
+    stop_seed = replicate_seeds(scenario)[0][1]
+    real = sim.runner.simulate
+
+    def interrupted(scenario, *, seed, engine=None):
+        if seed == stop_seed:
+            raise KeyboardInterrupt
+        return real(scenario, seed=seed, engine=engine)
+
+    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out), "--quiet"]) == 130
+    assert "interrupted after 1 of 3 runs" in capsys.readouterr().err
+    results = load_results(out)
+    assert results.manifest["status"] == "interrupted"
+    assert results.runs["run_id"].tolist() == ["p0000-r000"]
+    assert results.timeseries["run_id"].unique().tolist() == ["p0000-r000"]
