@@ -82,6 +82,7 @@ def run_replicates(
     the error text ("" if none). A failing run does not stop the others.
     """
     values, point = scenario.points()[0]
+    run = _engine(engine or point.engine)  # imported once, outside the timed runs
     for replicate, seed in enumerate(replicate_seeds(scenario)[0]):
         record: dict[str, Any] = {
             "run_id": run_id(0, replicate),
@@ -91,7 +92,7 @@ def run_replicates(
         record.update(values)
         started = time.perf_counter()
         try:
-            frame = simulate(point, seed=seed, engine=engine)
+            frame = run(point, seed)
             error = ""
         except Exception as err:
             frame, error = None, f"{type(err).__name__}: {err}"
