@@ -169,7 +169,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "replicates": Key(int_at_least(1), 10, "runs per parameter point"),
         "seed": Key(int_at_least(0), REQUIRED, "master seed; run seeds are spawned from it"),
         "ladder": Key(text, DEFAULT_LADDER, "built-in ladder name, or inline [[rungs]] tables"),
-        "engine": Key(one_of(*ENGINES), "agents", "simulation engine"),
+        "engine": Key(one_of(*ENGINES), "population", "simulation engine"),
     },
     "market": {
         "size": Key(int_at_least(0), 10000, "people in the market"),
