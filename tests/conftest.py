@@ -6,4 +6,4 @@ os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # before anything imports so
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Engines implementing MODEL.md; behaviour and known-answer tests are parametrised over these.
-ENGINES = ["agents"]
+ENGINES = ["agents", "population"]
