@@ -502,6 +502,94 @@ def _format_final(table: Any) -> str:
 # The parser and the entry point.
 
 # name -> (declare arguments, do the work). Add sweep, plot, app, check here.
+# --------------------------------------------------------------------------------------------
+# check
+
+
+def _add_check(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "check",
+        help="run the known-answer validation cases and print how the model compares",
+        description="Run each known-answer case of the model (word-of-mouth diffusion, networks, "
+        "equilibrium with churn, cohort retention and CLV, the fixed rule's decay, the TARP "
+        "table) on an engine and print expected against simulated values with their bounds.",
+    )
+    p.add_argument(
+        "--engine",
+        choices=[*ENGINES, "all"],
+        default="all",
+        help="engine to check (default: all)",
+    )
+    p.add_argument("--quick", action="store_true", help="smaller markets: faster, less power")
+    p.add_argument(
+        "--write-docs",
+        nargs="?",
+        const="docs/validation.md",
+        metavar="PATH",
+        help="also write the table as Markdown (default path docs/validation.md)",
+    )
+    return p
+
+
+def _check_rows(checks: list[Any], markdown: bool) -> list[list[str]]:
+    def num(x: float) -> str:
+        return "-" if x != x or abs(x) == float("inf") else f"{x:.4g}"
+
+    return [
+        [
+            c.case,
+            c.source,
+            c.quantity,
+            num(c.expected),
+            num(c.simulated),
+            f"[{num(c.low)}, {num(c.high)}]",
+            ("**pass**" if markdown else "pass") if c.passed else "FAIL",
+            c.note,
+        ]
+        for c in checks
+    ]
+
+
+def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.validation import FAMILY_ALPHA, run_checks
+
+    engines = list(ENGINES) if args.engine == "all" else [args.engine]
+    header = ["case", "source", "quantity", "expected", "simulated", "must lie in", "", "note"]
+    sections, failed = [], 0
+    for engine in engines:
+        started = time.perf_counter()
+        checks = run_checks(engine, quick=args.quick)
+        took = time.perf_counter() - started
+        failed += sum(not c.passed for c in checks)
+        passed = sum(c.passed for c in checks)
+        print(f"\nengine {engine}: {passed} of {len(checks)} checks pass ({took:.1f} s)\n")
+        print(format_table(header, _check_rows(checks, False), {3, 4}))
+        sections.append((engine, checks, took))
+    if args.write_docs:
+        lines = [
+            "# Validation: the model against known answers",
+            "",
+            f"Written by `{PROG} check{' --quick' if args.quick else ''} --write-docs`. Each row "
+            "compares a simulated value with the known answer of a special case of the model; "
+            "the value must lie in the interval, a bound from the sampling error at a family-wise "
+            f"level of {FAMILY_ALPHA} within each case (Bonferroni). Seeds are fixed. Derivations "
+            "are in [model.md](model.md).",
+        ]
+        for engine, checks, took in sections:
+            lines += ["", f"## Engine `{engine}` ({took:.0f} s)", ""]
+            lines.append("| " + " | ".join(h or "result" for h in header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(row) + " |" for row in _check_rows(checks, True)]
+        path = Path(args.write_docs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        _note(f"wrote {path}")
+    if failed:
+        _error(f"{failed} check(s) failed")
+        return 1
+    return 0
+
+
 COMMANDS: dict[
     str,
     tuple[
@@ -512,6 +600,7 @@ COMMANDS: dict[
     "run": (_add_run, _cmd_run),
     "ladder": (_add_ladder, _cmd_ladder),
     "validate": (_add_validate, _cmd_validate),
+    "check": (_add_check, _cmd_check),
 }
 
 
