@@ -316,8 +316,11 @@ class PopulationModel:
 
         graph = build_network(sc.market.network, n, seed)
         self.indptr: np.ndarray | None = None
-        if graph is not None:
-            self.indptr, self.neighbours = adjacency_csr(graph)
+        if graph is not None:  # CSR adjacency: person i's neighbours, ascending
+            if n:
+                self.indptr, self.neighbours = adjacency_csr(graph)
+            else:  # (networkx cannot convert a graph without nodes)
+                self.indptr, self.neighbours = np.zeros(1, np.int64), np.zeros(0, np.int32)
             del graph
         self.reachable: np.ndarray | None = None  # not-gone people (None: everyone)
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 
 import numpy as np
 import pytest
@@ -105,14 +104,15 @@ def compared_values(frame) -> np.ndarray:
     return rows[list(METRICS)].to_numpy(dtype=float).reshape(len(MONTHS), n_firms, len(METRICS))
 
 
-def _run(scenario: Scenario, engine: str, seed: int) -> np.ndarray:
-    return compared_values(simulate(scenario, seed=seed, engine=engine))
-
-
 def run_replicates(pool, scenario: Scenario, engine: str) -> np.ndarray:
-    """(replicates, months, firms, metrics) over the fixed docking seeds."""
+    """(replicates, months, firms, metrics) over the fixed docking seeds.
+
+    Workers run `sim.simulate` itself (an importable package function, as spawned processes
+    need); the compared values are taken from the frames here.
+    """
     seeds = spawn_seeds(ROOT_SEED, REPLICATES)
-    return np.stack(list(pool.map(partial(_run, scenario, engine), seeds)))
+    futures = [pool.submit(simulate, scenario, seed=seed, engine=engine) for seed in seeds]
+    return np.stack([compared_values(f.result()) for f in futures])
 
 
 def welch_z(a: np.ndarray, b: np.ndarray) -> np.ndarray:
