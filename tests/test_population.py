@@ -361,3 +361,14 @@ def test_strikes_history_restarts_when_a_switcher_joins_the_competitor():
     frame = run_population(load_scenario(doc), 1)
     b = frame[frame["firm"] == "B"]
     assert b["customers"].tolist() == [0, 0, 100, 100, 0, 0, 100]
+
+
+def test_a_million_people_run_a_few_months_with_the_stocks_adding_up():
+    scenario = market(size=1_000_000, months=3)
+    frame = run_population(scenario, 1)
+    stocks = frame[["customers", "prospects", "away", "gone"]].sum(axis=1)
+    assert (stocks == 1_000_000).all()
+    c = frame["customers"].to_numpy()
+    inflow = (frame["joined_marketing"] + frame["joined_referral"]).to_numpy()[1:]
+    outflow = (frame["left_bad_experience"] + frame["left_attrition"]).to_numpy()[1:]
+    assert np.array_equal(c[1:], c[:-1] + inflow - outflow)
