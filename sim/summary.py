@@ -11,12 +11,19 @@ on a figure and a number in a table always agree.
 retention and monthly revenue in the last month and the CLV per initial customer
 (`sim.metrics.clv_per_initial_customer`), each a mean over replicates.
 
+`run_outcomes`, `pool_replicates`, `pooled_summary`, `break_even_months` and `rung_table` compare
+rungs (or firms, or any swept value) for the figures and the report: what each run ends with
+(customers, cohort retention at 12, 60 months and the horizon, revenue, profit, CLV), averages
+over the other sweep points replicate by replicate, the month a rung's cumulative profit
+overtakes the lowest rung's for good, and the per-rung table with intervals.
+
 What does not live here: computing the monthly rows (`metrics.py`), reading or writing files
 (`store.py`), drawing (`plots.py`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -172,3 +179,258 @@ def final_table(
     table.insert(0, "month", grouped["step"].first())
     table.insert(0, "replicates", grouped["run_id"].nunique())
     return table.reset_index()[columns]
+
+
+# --------------------------------------------------------------------------------------------
+# Per-rung outcomes: what each run ends with, averaging over other sweep points, break-even
+# and the per-rung table of the report. Used by `sim.plots` and `sim.report`.
+
+# Months at which the rung table reports cohort retention (besides the horizon).
+RETENTION_MONTHS = (12, 60)
+
+
+def outcome_names(months: Sequence[int] = RETENTION_MONTHS) -> list[str]:
+    """The columns `run_outcomes` adds, in order, for the given retention months."""
+    return [
+        "customers",
+        *(f"retention_{m}" for m in months),
+        "retention_end",
+        "revenue",
+        "cumulative_profit",
+        "discounted_revenue",
+        "discounted_profit",
+        "clv",
+    ]
+
+
+def cumulative_profit(timeseries: pd.DataFrame) -> pd.Series:
+    """Undiscounted profit summed from month 0, per run and firm, aligned with the rows.
+
+    Args:
+        timeseries: monthly rows with ``step``, ``firm``, ``profit`` (and ``run_id`` when they
+            hold several runs); the index must be unique.
+    """
+    keys = [k for k in ("run_id", "firm") if k in timeseries.columns]
+    ordered = timeseries.sort_values("step", kind="stable")
+    total = ordered.groupby(keys, sort=False, dropna=False)["profit"].cumsum()
+    return total.reindex(timeseries.index).rename("cumulative_profit")
+
+
+_FEE_KEY = re.compile(r"^firms\.(\d+)\.monthly_fee$")
+_RATE_KEY = "finance.discount_rate"
+
+
+def _clv(
+    timeseries: pd.DataFrame, monthly_fee: Mapping[str, float], discount_rate: float
+) -> pd.Series:
+    """`clv_per_initial_customer`, per part of the rows with one fee and rate each.
+
+    A swept ``firms.<i>.monthly_fee`` column sets the fee of the i-th firm of ``monthly_fee``
+    (scenario order) and a swept ``finance.discount_rate`` column the rate, point by point.
+    """
+    firms = list(monthly_fee)
+    fee_columns = {c: int(m.group(1)) for c in timeseries.columns if (m := _FEE_KEY.match(str(c)))}
+    split = [*fee_columns, *([_RATE_KEY] if _RATE_KEY in timeseries.columns else [])]
+    if not split:
+        return clv_per_initial_customer(timeseries, dict(monthly_fee), discount_rate)
+    pieces = []
+    for values, part in timeseries.groupby(split, sort=False, dropna=False):
+        values = dict(zip(split, values if isinstance(values, tuple) else (values,), strict=True))
+        fees = dict(monthly_fee)
+        for column, index in fee_columns.items():
+            if index < len(firms):
+                fees[firms[index]] = float(values[column])
+        rate = float(values.get(_RATE_KEY, discount_rate))
+        pieces.append(clv_per_initial_customer(part, fees, rate))
+    return pd.concat(pieces)
+
+
+def run_outcomes(
+    timeseries: pd.DataFrame,
+    monthly_fee: Mapping[str, float],
+    discount_rate: float,
+    months: Sequence[int] = RETENTION_MONTHS,
+) -> pd.DataFrame:
+    """What each run ends with: one row per run and firm.
+
+    Args:
+        timeseries: monthly rows of one or more runs (``run_id``, ``firm``, ``step`` and the
+            MODEL.md columns; swept keys and ``replicate`` are carried along).
+        monthly_fee: each firm's monthly fee, in scenario order (for the CLV).
+        discount_rate: monthly discount rate (for the CLV).
+        months: months at which to report cohort retention.
+
+    Returns:
+        The identifying columns (``run_id``, ``replicate``, ``seed``, swept keys, ``firm``, as
+        present), ``month`` (the run's last month) and `outcome_names`: ``customers``, monthly
+        ``revenue``, the cumulative ``cumulative_profit`` (undiscounted), ``discounted_revenue``
+        and ``discounted_profit``, all at the last month; ``retention_<m>`` and
+        ``retention_end``, the month-0 cohort's retention at month m (NaN if the run is shorter)
+        and at the last month; ``clv``, the CLV per initial customer
+        (`sim.metrics.clv_per_initial_customer`).
+    """
+    keys = [k for k in ("run_id", "firm") if k in timeseries.columns]
+    carried = [
+        c
+        for c in ("run_id", "replicate", "seed", *swept_keys(timeseries), "firm")
+        if c in timeseries.columns
+    ]
+    columns = [*carried, "month", *outcome_names(months)]
+    if timeseries.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows = timeseries.reset_index(drop=True)
+    rows = rows.assign(cumulative_profit=cumulative_profit(rows))
+    last = rows["step"] == rows.groupby(keys, sort=False)["step"].transform("max")
+    out = rows.loc[last, [*carried, "step", "cohort_retention"]].rename(
+        columns={"step": "month", "cohort_retention": "retention_end"}
+    )
+    for name in ("customers", "revenue", "cumulative_profit", "discounted_revenue"):
+        out[name] = rows.loc[last, name]
+    out["discounted_profit"] = rows.loc[last, "discounted_profit"]
+    for m in months:
+        at = rows.loc[rows["step"] == m, [*keys, "cohort_retention"]]
+        out = out.merge(
+            at.rename(columns={"cohort_retention": f"retention_{m}"}), on=keys, how="left"
+        )
+    clv = _clv(rows, monthly_fee, discount_rate).rename("clv").reset_index()
+    out = out.merge(clv, on=keys, how="left")
+    return out[columns].reset_index(drop=True)
+
+
+def pool_replicates(frame: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Average over every sweep point not named in ``by``, replicate by replicate.
+
+    Runs with the same ``replicate`` number in different points are averaged into one value, so
+    a t interval over the result is the interval of the mean averaged over those points (the
+    runs are independent). Without a ``replicate`` column each ``run_id`` is its own unit.
+
+    Args:
+        frame: rows with the ``by`` columns, ``replicate`` (or ``run_id``) and the metrics.
+        by: what to keep apart, e.g. ``["firms.0.service_level", "step"]``.
+        metrics: numeric columns to average (missing values are left out).
+
+    Returns:
+        One row per ``by`` group and replicate, in order of first appearance: ``*by``, the unit
+        column, the metrics.
+    """
+    unit = [u for u in ("replicate", "run_id") if u in frame.columns][:1]
+    grouped = frame.groupby([*by, *unit], sort=False, dropna=False)[list(metrics)]
+    return grouped.mean().reset_index()
+
+
+def pooled_summary(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    metrics: Sequence[str],
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """`replicate_summary` by ``by`` after `pool_replicates` over the other sweep points."""
+    by, metrics = list(by), list(metrics)
+    return replicate_summary(
+        pool_replicates(frame, by, metrics), by=by, metrics=metrics, confidence=confidence
+    )
+
+
+def break_even_months(
+    curves: pd.DataFrame,
+    by: str,
+    reference: object = None,
+    value: str = "mean",
+) -> pd.Series:
+    """The month from which each group's curve stays at or above the reference group's.
+
+    For group g with curve C_g and reference curve C_ref, the break-even month is the smallest
+    month m with C_g(s) >= C_ref(s) for every month s >= m in the curves: after it, g never
+    falls behind again. It is the first month for a group that is never behind (the reference
+    itself included) and NaN for a group still behind at the last month.
+
+    Args:
+        curves: one row per group and month, with columns ``by``, ``step`` and ``value`` (for
+            example the mean cumulative profit from `pooled_summary`).
+        by: the group column.
+        reference: the group to compare against; default the first group in the rows.
+        value: the column holding the curves.
+
+    Returns:
+        A float Series indexed by group, in order of first appearance.
+    """
+    wide = curves.pivot_table(index="step", columns=by, values=value, sort=True, dropna=False)
+    groups = list(pd.unique(curves[by]))
+    if not groups:
+        return pd.Series(dtype=float)
+    reference = groups[0] if reference is None else reference
+    ref = wide[reference]
+    out = {}
+    for group in groups:
+        ahead = wide[group] - ref >= -1e-9 * np.maximum(1.0, ref.abs())
+        ahead = ahead[ref.notna() & wide[group].notna()]
+        if ahead.empty or not ahead.iloc[-1]:
+            out[group] = np.nan
+        elif ahead.all():
+            out[group] = float(ahead.index[0])
+        else:
+            behind = ahead.index[~ahead.to_numpy()]
+            out[group] = float(ahead.index[ahead.index > behind[-1]][0])
+    return pd.Series(out, dtype=float).rename_axis(by)
+
+
+def rung_table(
+    timeseries: pd.DataFrame,
+    by: str,
+    monthly_fee: Mapping[str, float],
+    discount_rate: float,
+    order: Sequence[object] | None = None,
+    months: Sequence[int] = RETENTION_MONTHS,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """The per-rung summary table of the report (and the numbers of the ladder chart).
+
+    Args:
+        timeseries: monthly rows of the firm(s) to compare, with the ``by`` column; other swept
+            keys are averaged over, replicate by replicate (`pool_replicates`).
+        by: the group column: a swept key such as ``"firms.0.service_level"``, or ``"firm"``.
+        monthly_fee: each firm's monthly fee, in scenario order (for the CLV).
+        discount_rate: monthly discount rate (for the CLV).
+        order: the groups in display order (ladder order); the first is the reference for the
+            break-even month. Default: order of first appearance.
+        months: months at which to report cohort retention.
+        confidence: coverage of the intervals.
+
+    Returns:
+        One row per group in ``order`` (groups without rows are left out), with columns
+        ``by``, ``runs``, ``replicates`` (after pooling), then for each of `outcome_names` its
+        mean, ``<name>_low`` and ``<name>_high`` (t-based interval over replicates), then
+        ``break_even_month`` (`break_even_months` of the mean undiscounted cumulative profit
+        against the first group), ``best`` (the highest mean discounted profit).
+    """
+    names = outcome_names(months)
+    columns = [by, "runs", "replicates"]
+    for name in names:
+        columns += [name, f"{name}_low", f"{name}_high"]
+    columns += ["break_even_month", "best"]
+    if timeseries.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    present = list(pd.unique(timeseries[by]))
+    order = [g for g in order if g in present] if order is not None else present
+    outcomes = run_outcomes(timeseries, monthly_fee, discount_rate, months)
+    stats = pooled_summary(outcomes, [by], names, confidence)
+    table = pd.DataFrame({by: order})
+    runs = outcomes.groupby(by, sort=False)["run_id" if "run_id" in outcomes else by].size()
+    table["runs"] = table[by].map(runs).fillna(0).astype(np.int64)
+    replicates = stats.groupby(by, sort=False)["n"].max()
+    table["replicates"] = table[by].map(replicates).fillna(0).astype(np.int64)
+    for name in names:
+        one = stats[stats["metric"] == name].set_index(by)
+        table[name] = table[by].map(one["mean"])
+        table[f"{name}_low"] = table[by].map(one["ci_low"])
+        table[f"{name}_high"] = table[by].map(one["ci_high"])
+    rows = timeseries.reset_index(drop=True)
+    rows = rows.assign(cumulative_profit=cumulative_profit(rows))
+    curves = pooled_summary(rows, [by, "step"], ["cumulative_profit"], confidence)
+    curves = curves[curves[by].isin(order)]
+    curves = curves.assign(_order=curves[by].map({g: i for i, g in enumerate(order)}))
+    curves = curves.sort_values(["_order", "step"], kind="stable")
+    table["break_even_month"] = table[by].map(break_even_months(curves, by, order[0]))
+    best = table["discounted_profit"].max()
+    table["best"] = table["discounted_profit"].eq(best) & table["discounted_profit"].notna()
+    return table[columns]
