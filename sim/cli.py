@@ -590,6 +590,94 @@ def _cmd_check(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# plot
+
+# `sim.summary.outcome_names()`, spelled out so that `--help` imports no pandas.
+PLOT_METRICS = (
+    "customers",
+    "retention_12",
+    "retention_60",
+    "retention_end",
+    "revenue",
+    "cumulative_profit",
+    "discounted_revenue",
+    "discounted_profit",
+    "clv",
+)
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "plot",
+        help="draw a results folder's figures and write its report",
+        description="Draw the figures of a results folder as PNG and SVG into DIR/figures/ and "
+        "write DIR/report.md and DIR/report.html (self-contained, figures embedded): the "
+        "scenario, the sweep, a summary table per rung and every figure.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a results folder written by run or sweep")
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="outcome of the two-parameter maps (repeatable): "
+        f"{', '.join(PLOT_METRICS)} (default discounted_profit)",
+    )
+    p.add_argument(
+        "--by",
+        metavar="KEY",
+        help="what a line or bar is: 'firm' or a swept key (default: the swept service level "
+        "if there is one, else the firms)",
+    )
+    return p
+
+
+def _cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
+    import json
+
+    path = Path(args.dir)
+    if not (path / "manifest.json").is_file():
+        raise CliError(f"{path} is not a results folder (no manifest.json)")
+    for metric in args.metric:
+        if metric not in PLOT_METRICS:
+            raise CliError(
+                f"--metric: unknown metric {metric!r}; choose from {', '.join(PLOT_METRICS)}"
+            )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.plots import map_pairs, runs_note
+    from sim.report import write_report
+    from sim.store import load_results
+    from sim.summary import swept_keys
+
+    try:
+        results = load_results(path)
+        timeseries = results.timeseries
+    except (OSError, ValueError, json.JSONDecodeError) as err:
+        raise CliError(f"{path}: cannot read the results folder: {err}") from None
+    if timeseries.empty:
+        raise CliError(f"{path}: no run has finished, so there is nothing to plot")
+    keys = swept_keys(timeseries)
+    if args.by is not None and args.by != "firm" and args.by not in keys:
+        choices = ", ".join(["firm", *keys])
+        raise CliError(f"--by: {args.by!r} is neither 'firm' nor a swept key; choose {choices}")
+    try:
+        written = write_report(results, by=args.by, metrics=args.metric or None)
+    except ValueError as err:  # raised before anything is written
+        raise CliError(str(err)) from None
+    note = runs_note(results)
+    if note:
+        _note(f"{note}; the figures and the report use the runs that finished")
+    if args.metric and not map_pairs(timeseries):
+        _note("--metric chooses the two-parameter maps' outcome, but fewer than two keys vary")
+    figures = sorted({p.stem for p in written if p.parent.name == "figures"})
+    print(f"{len(figures)} figures (PNG and SVG) in {path / 'figures'}")
+    print(f"report: {path / 'report.md'} and {path / 'report.html'}")
+    return 0
+
+
 COMMANDS: dict[
     str,
     tuple[
@@ -601,6 +689,7 @@ COMMANDS: dict[
     "ladder": (_add_ladder, _cmd_ladder),
     "validate": (_add_validate, _cmd_validate),
     "check": (_add_check, _cmd_check),
+    "plot": (_add_plot, _cmd_plot),
 }
 
 

@@ -1,0 +1,644 @@
+"""The report of a results folder: ``figures/*.png|svg``, ``report.md`` and ``report.html``.
+
+`write_report` is what ``retention-sim plot DIR`` (and ``run``) call: it reads the folder, draws
+every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG into
+``DIR/figures/`` and writes two reports with the same content:
+
+- ``report.md``: the scenario, the sweep, a summary table per rung (customers, cohort retention
+  at 12 and 60 months and at the horizon, revenue, CLV, discounted profit, break-even month, the
+  best rung by discounted profit; `sim.summary.rung_table`) and every figure, linked as
+  ``figures/<name>.png``;
+- ``report.html``: the same, self-contained: the figures are embedded as base64 PNG and the
+  style sheet is inline, so it opens anywhere with nothing fetched.
+
+Both are built from one list of blocks (headings, paragraphs, tables, figures, code), rendered
+twice, so they cannot drift apart. Files are written atomically (temporary file, then rename).
+
+What does not live here: the statistics (`summary.py`), drawing (`plots.py`), reading the
+folder (`store.py`), the command line (`cli.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import plots
+from sim.summary import CONFIDENCE, RETENTION_MONTHS, rung_table, swept_keys
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+FIGURES = "figures"
+FORMATS = ("png", "svg")
+DPI = 150
+MAX_FAILED_LISTED = 10
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks: the report's content, rendered to Markdown and to HTML.
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading (level 1-3)."""
+
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Running text; ``**bold**`` and ```code``` spans are kept in both renderings."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table; ``numeric`` columns are right-aligned."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class FigureBlock:
+    """A figure saved as ``figures/<name>.png`` (and ``.svg``), with a title and a caption."""
+
+    name: str
+    title: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """A preformatted block, folded away under a summary line."""
+
+    summary: str
+    text: str
+
+
+Block = Heading | Paragraph | Table | FigureBlock | Code
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: Sequence[Block]) -> str:
+    """The blocks as GitHub-flavoured Markdown; figures link ``figures/<name>.png|svg``."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Paragraph):
+            out.append(block.text)
+        elif isinstance(block, Table):
+            align = ["---:" if i in block.numeric else ":---" for i in range(len(block.header))]
+            lines = ["| " + " | ".join(_md_cell(h) for h in block.header) + " |"]
+            lines.append("| " + " | ".join(align) + " |")
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+            out.append("\n".join(lines))
+        elif isinstance(block, FigureBlock):
+            png, svg = f"{FIGURES}/{block.name}.png", f"{FIGURES}/{block.name}.svg"
+            out.append(f"### {block.title}")
+            out.append(f"![{_md_cell(block.title)}]({png})")
+            out.append(f"{block.caption} ([PNG]({png}), [SVG]({svg}))")
+        elif isinstance(block, Code):
+            out.append(
+                f"<details><summary>{html.escape(block.summary)}</summary>\n\n"
+                f"```\n{block.text}\n```\n\n</details>"
+            )
+    return "\n\n".join(out) + "\n"
+
+
+def _inline_html(text: str) -> str:
+    escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1200px;
+       margin: 2em auto; padding: 0 1em; color: #1a1a1a; line-height: 1.5; }
+h1 { border-bottom: 2px solid #0072B2; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .95em; }
+th, td { border: 1px solid #ccc; padding: .35em .6em; vertical-align: top; }
+th { background: #f0f4f8; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { color: #444; margin-top: .4em; }
+code { background: #f4f4f4; padding: 0 .2em; }
+pre { background: #f4f4f4; padding: 1em; overflow-x: auto; }
+"""
+
+
+def to_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) -> str:
+    """The blocks as one self-contained HTML page; figures embedded from ``images`` (PNG bytes)."""
+    body: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            body.append(f"<h{block.level}>{_inline_html(block.text)}</h{block.level}>")
+        elif isinstance(block, Paragraph):
+            body.append(f"<p>{_inline_html(block.text)}</p>")
+        elif isinstance(block, Table):
+            head = "".join(f"<th>{_inline_html(h)}</th>" for h in block.header)
+            rows = []
+            for row in block.rows:
+                cells = "".join(
+                    f'<td class="num">{_inline_html(c)}</td>'
+                    if i in block.numeric
+                    else f"<td>{_inline_html(c)}</td>"
+                    for i, c in enumerate(row)
+                )
+                rows.append(f"<tr>{cells}</tr>")
+            body.append(
+                f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            )
+        elif isinstance(block, FigureBlock):
+            data = base64.b64encode(images[block.name]).decode("ascii")
+            body.append(
+                f'<figure id="{html.escape(block.name)}"><h3>{_inline_html(block.title)}</h3>'
+                f'<img alt="{html.escape(block.title)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>"
+            )
+        elif isinstance(block, Code):
+            body.append(
+                f"<details><summary>{html.escape(block.summary)}</summary>"
+                f"<pre>{html.escape(block.text)}</pre></details>"
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Files.
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside ``path`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; these are for sharing
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
+    """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=dpi or DPI)
+    return buffer.getvalue()
+
+
+def save_figures(
+    figures: Mapping[str, Any], folder: str | Path, formats: Sequence[str] = FORMATS
+) -> dict[str, dict[str, bytes]]:
+    """Save each figure as ``<folder>/<name>.<format>``; return the bytes written, by name.
+
+    The folder is created if needed; existing files of the same names are replaced.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, dict[str, bytes]] = {}
+    for name, figure in figures.items():
+        written[name] = {}
+        for fmt in formats:
+            data = figure_bytes(figure, fmt)
+            _write_atomic(folder / f"{name}.{fmt}", data)
+            written[name][fmt] = data
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# Content.
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} = {_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[str]) -> Table:
+    """The main settings; a swept key's value reads "swept" (the sweep table lists its values)."""
+    head = scenario.get("scenario", {})
+    market = scenario.get("market", {})
+    customers = scenario.get("customers", {})
+    churn = scenario.get("churn", {})
+    referrals = scenario.get("referrals", {})
+    acquisition = scenario.get("acquisition", {})
+    finance = scenario.get("finance", {})
+
+    def get(section: Mapping[str, Any], dotted: str) -> str:
+        if dotted in swept:
+            return "swept (see the sweep)"
+        return _value(section.get(dotted.split(".")[-1], "-"))
+
+    rows: list[tuple[str, str]] = [
+        ("months (horizon)", get(head, "scenario.months")),
+        ("replicates per point", _value(head.get("replicates", "-"))),
+        ("seed", _value(head.get("seed", "-"))),
+        ("engine", get(head, "scenario.engine")),
+    ]
+    if ladder is not None:
+        rows.append((f"ladder ({ladder.name})", ", ".join(ladder.labels)))
+    rows += [
+        ("market size", get(market, "market.size")),
+        ("initial customers", get(market, "market.initial_customers")),
+        ("network", get(market, "market.network")),
+        ("zone of tolerance (half-width)", get(customers, "customers.tolerance")),
+        ("monthly contact probability", get(customers, "customers.contact_prob")),
+        ("churn rule", get(churn, "churn.rule")),
+        ("monthly attrition", get(churn, "churn.base_prob")),
+        ("chance a leaver switches", get(churn, "churn.switch_prob")),
+        ("referral probability", get(referrals, "referrals.refer_prob")),
+        ("monthly marketing reach", get(acquisition, "acquisition.prob")),
+        ("cost per customer won by marketing", get(acquisition, "acquisition.cost")),
+        ("monthly discount rate", get(finance, "finance.discount_rate")),
+    ]
+    for i, firm in enumerate(scenario.get("firms", [])):
+        if f"firms.{i}.service_level" in swept:
+            delivers = "service level swept (see the sweep)"
+        elif firm.get("departments"):
+            delivers = "departments: " + _value(firm["departments"])
+        else:
+            delivers = _value(firm.get("service_level", "-"))
+        if firm.get("schedule"):
+            delivers += f"; schedule of {len(firm['schedule'])} change(s)"
+        rows.append(
+            (
+                f"firm {firm.get('name', '?')}",
+                f"{delivers}; monthly fee {get(firm, f'firms.{i}.monthly_fee')}",
+            )
+        )
+    return Table(("setting", "value"), tuple(rows))
+
+
+def _number(value: float, kind: str) -> str:
+    if kind == plots.SHARE:
+        return f"{100 * value:.1f}%"
+    return f"{value:,.0f}"
+
+
+def _pm(mean: float, low: float, high: float, kind: str) -> str:
+    """``mean ± half-width`` in the table's format: shares to 0.1 %, the rest to units."""
+    if mean is None or not np.isfinite(mean):
+        return "-"
+    text = _number(mean, kind)
+    if np.isfinite(high):
+        text += f" ± {_number(high - mean, kind)}"
+    return text
+
+
+def _summary_blocks(
+    timeseries: pd.DataFrame, manifest: Mapping[str, Any], g: plots.Grouping
+) -> list[Block]:
+    rows = g.rows(timeseries)
+    fees, rate = plots.finance_of(manifest, timeseries)
+    table = rung_table(rows, g.column, fees, rate, order=list(g.values))
+    horizon = int(rows["step"].max())
+    columns = [
+        ("customers", f"customers at month {horizon}", plots.PEOPLE),
+        *((f"retention_{m}", f"retention after {m} months", plots.SHARE) for m in RETENTION_MONTHS),
+        ("retention_end", f"retention after {horizon} months", plots.SHARE),
+        ("revenue", f"monthly revenue at month {horizon}", plots.MONEY),
+        ("clv", "CLV per initial customer", plots.MONEY),
+        ("discounted_profit", f"discounted profit to month {horizon}", plots.MONEY),
+    ]
+    reference = g.labels[0]
+    several = len(table) > 1
+    header = [g.title, "runs", *(c[1] for c in columns)]
+    if several:
+        header.append(f"break-even month (against {reference})")
+    body = []
+    for row in table.to_dict("records"):
+        label = g.label(row[g.column])
+        if several and row["best"]:
+            label = f"**{label}** (best)"
+        cells = [label, str(int(row["runs"]))]
+        cells += [_pm(row[n], row[f"{n}_low"], row[f"{n}_high"], kind) for n, _, kind in columns]
+        if several:
+            month = row["break_even_month"]
+            if row[g.column] == g.values[0]:
+                cells.append("reference")
+            elif not np.isfinite(month):
+                cells.append(f"not by month {horizon}")
+            elif month <= 0:
+                cells.append("never behind")
+            else:
+                cells.append(f"{month:.0f}")
+        body.append(tuple(cells))
+    n = int(table["replicates"].max()) if len(table) else 0
+    text = (
+        f"Means over {n} replicate{'s' * (n != 1)} with the half-width of the t-based "
+        f"{CONFIDENCE:.0%} confidence interval of the mean (±). Retention is the share of the "
+        "firm's month-0 customers who have never left it. Revenue is per month; CLV is the "
+        "month-0 cohort's discounted revenue per initial customer; discounted profit is "
+        "cumulative."
+    )
+    if g.note:
+        text += f" Rows: {g.note}."
+    blocks: list[Block] = [
+        Table(tuple(header), tuple(body), frozenset(range(1, len(header)))),
+        Paragraph(text),
+    ]
+    if several:
+        blocks.append(
+            Paragraph(
+                f"Break-even month: the first month from which the mean cumulative "
+                f"(undiscounted) profit stays at or above {reference}'s for the rest of the "
+                f"{horizon} months."
+            )
+        )
+        ranked = table.sort_values("discounted_profit", ascending=False, na_position="last")
+        best, runner = ranked.iloc[0], ranked.iloc[1]
+        if np.isfinite(best["discounted_profit"]):
+            sentence = (
+                f"Best {g.title} by cumulative discounted profit to month {horizon}: "
+                f"**{g.label(best[g.column])}** "
+                f"({_pm(best['discounted_profit'], best['discounted_profit_low'], best['discounted_profit_high'], plots.MONEY)})"
+            )
+            if np.isfinite(runner["discounted_profit"]):
+                overlap = (
+                    np.isfinite(best["discounted_profit_low"])
+                    and np.isfinite(runner["discounted_profit_high"])
+                    and best["discounted_profit_low"] <= runner["discounted_profit_high"]
+                )
+                sentence += (
+                    f"; next: {g.label(runner[g.column])} "
+                    f"({_pm(runner['discounted_profit'], runner['discounted_profit_low'], runner['discounted_profit_high'], plots.MONEY)})"
+                )
+                sentence += (
+                    ". Their confidence intervals overlap: more replicates would tell them apart."
+                    if overlap
+                    else ". Their confidence intervals do not overlap."
+                )
+            else:
+                sentence += "."
+            blocks.append(Paragraph(sentence))
+    return blocks
+
+
+def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> tuple[str, str]:
+    """Title and caption of a figure by its file stem."""
+    band = f"mean and t-based {CONFIDENCE:.0%} confidence band over replicates"
+    per = f"per {g.title}"
+    if name == "customers_and_revenue":
+        return (
+            "Customers and revenue per firm",
+            f"Customers (end of month) and monthly revenue of each firm: {band}.",
+        )
+    if name == "retention":
+        return (
+            "How long customers stay",
+            "The share of the month-0 customers still with the firm (cohort retention) and the "
+            f"number of customers, month by month, {per}: {band}.",
+        )
+    if name == "revenue_and_profit":
+        return (
+            f"What each {g.title} earns, and when it pays off",
+            f"Monthly revenue and cumulative (undiscounted) profit, {per}: {band}. A large "
+            f"marker and a dotted line mark the month from which a series' cumulative profit "
+            f"stays at or above {g.labels[0]}'s; the legend gives it.",
+        )
+    if name == "ladder":
+        return (
+            "The ladder chart",
+            "One bar "
+            + per
+            + ": the share of month-0 customers still there after 12 months and at the horizon, "
+            "the CLV per initial customer and the cumulative discounted profit, with 95% "
+            "confidence intervals; the most profitable bar is outlined.",
+        )
+    if name == "flows":
+        return (
+            "Where customers come from and why they leave",
+            f"Joiners (marketing, referral, switching in) above zero and leavers (after a bad "
+            f"experience, attrition) below, people per month, {per}; means over replicates, net "
+            f"change as a black line. Each panel has its own scale.",
+        )
+    if name.startswith("map_"):
+        title = metric_titles.get(name, "Two-parameter map")
+        return (
+            title,
+            f"{title}: each cell the mean over replicates ± the half-width of its 95% "
+            "confidence interval, averaged over the other swept parameters.",
+        )
+    return name, name
+
+
+def report_blocks(
+    results: Any,
+    figure_names: Sequence[str],
+    *,
+    by: str | None = None,
+    metrics: Sequence[str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> list[Block]:
+    """The report's content for a results folder whose figures are ``figure_names``.
+
+    Args:
+        results: a `sim.store.Results` (``path``, ``manifest``, ``runs``, ``timeseries``).
+        figure_names: the figures saved in ``figures/`` (stems, in reading order).
+        by, metrics, fixed: as given to `sim.plots.figures_for`.
+    """
+    manifest = results.manifest or {}
+    timeseries, runs = results.timeseries, results.runs
+    scenario = manifest.get("scenario") or {}
+    head = scenario.get("scenario") or {}
+    name = head.get("name") or Path(results.path).name
+    blocks: list[Block] = [Heading(f"{name}: results", 1)]
+    if head.get("description"):
+        blocks.append(Paragraph(head["description"]))
+    facts = [f"Results folder `{Path(results.path).name}`"]
+    if manifest.get("command"):
+        facts.append(f"written by `{manifest['command']}`")
+    if manifest.get("created_at"):
+        facts.append(f"on {manifest['created_at']}")
+    status = manifest.get("status")
+    git = manifest.get("git") or {}
+    text = " ".join(facts) + (f"; status **{status}**." if status else ".")
+    if git.get("commit"):
+        text += f" Code at git commit `{git['commit'][:10]}`" + (
+            " (with uncommitted changes)." if git.get("dirty") else "."
+        )
+    blocks.append(Paragraph(text))
+    note = plots.runs_note(results)
+    if note:
+        blocks.append(
+            Paragraph(
+                f"**Missing runs: {note}.** The figures and tables use the runs that finished."
+            )
+        )
+        failed = runs[runs["status"] == "failed"] if "status" in runs else runs.iloc[0:0]
+        if len(failed):
+            keys = [k for k in manifest.get("swept_keys") or [] if k in failed.columns]
+            listed = failed.head(MAX_FAILED_LISTED)
+            blocks.append(
+                Table(
+                    ("run", *keys, "error"),
+                    tuple(
+                        (
+                            str(r["run_id"]),
+                            *(_value(r[k]) for k in keys),
+                            str(r.get("error", "")).splitlines()[0][:160]
+                            if str(r.get("error", ""))
+                            else "",
+                        )
+                        for r in listed.to_dict("records")
+                    ),
+                )
+            )
+            if len(failed) > MAX_FAILED_LISTED:
+                blocks.append(
+                    Paragraph(f"… and {len(failed) - MAX_FAILED_LISTED} more in `runs.parquet`.")
+                )
+
+    blocks.append(Heading("The scenario"))
+    ladder = plots.ladder_of(manifest, timeseries)
+    keys = swept_keys(timeseries) if not timeseries.empty else []
+    varying = [k for k in keys if timeseries[k].nunique(dropna=False) > 1]
+    blocks.append(_scenario_table(scenario, ladder, varying))
+    if scenario:
+        blocks.append(Code("The resolved scenario, every key (JSON)", _json(scenario)))
+
+    blocks.append(Heading("The sweep"))
+    if varying:
+        points = len(manifest.get("points") or []) or int(
+            timeseries[varying].drop_duplicates().shape[0]
+        )
+        replicates = head.get("replicates", "?")
+        blocks.append(
+            Paragraph(
+                f"{points} parameter points × {replicates} replicates. Each swept key and its "
+                "values:"
+            )
+        )
+        listed = (scenario.get("sweep") or {}) if scenario else {}
+        rows = []
+        for key in varying:
+            values = listed.get(key) if isinstance(listed.get(key), list) else None
+            if values is None:
+                values = list(pd.unique(timeseries[key]))
+            rows.append((f"`{key}`", plots.key_name(key), ", ".join(_value(v) for v in values)))
+        blocks.append(Table(("key", "meaning", "values"), tuple(rows)))
+    else:
+        fixed_text = ", ".join(
+            f"`{k}` = {_value(v)}" for k in keys for v in pd.unique(timeseries[k])
+        )
+        blocks.append(
+            Paragraph(
+                "One parameter point"
+                + (f" ({fixed_text})" if fixed_text else "")
+                + f" × {head.get('replicates', '?')} replicates; no sweep."
+            )
+        )
+
+    if timeseries.empty:
+        blocks.append(Heading("Summary"))
+        blocks.append(Paragraph("No run finished: there is nothing to summarise or plot."))
+        return blocks
+    g = plots.grouping_for(timeseries, manifest, by, fixed=fixed)
+    blocks.append(Paragraph(_series_text(g)))
+    blocks.append(Heading(f"Summary per {g.title}"))
+    blocks += _summary_blocks(timeseries, manifest, g)
+
+    blocks.append(Heading("Figures"))
+    horizon = int(timeseries["step"].max())
+    metric_titles = {}
+    for metric in metrics or [plots.DEFAULT_MAP_METRIC]:
+        for x, y in plots.map_pairs(timeseries):
+            title = plots.outcome_label(metric, horizon)[0]
+            metric_titles[plots.map_name(metric, x, y)] = (
+                f"{title} by {plots.key_name(x)} and {plots.key_name(y)}"
+            )
+    for figure in figure_names:
+        title, caption = _caption(figure, g, metric_titles)
+        blocks.append(FigureBlock(figure, title, caption))
+    return blocks
+
+
+def _series_text(g: plots.Grouping) -> str:
+    what = "the firms" if g.column == "firm" else f"the values of `{g.column}`"
+    text = f"Tables and figures compare {what}, in this order: {', '.join(g.labels)}."
+    if g.note:
+        text += f" Series: {g.note}."
+    return text
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, default=str)
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point.
+
+
+def write_report(
+    results: Any,
+    *,
+    by: str | None = None,
+    metrics: Sequence[str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Draw and save every figure of a results folder and write ``report.md`` and ``report.html``.
+
+    Args:
+        results: a results folder's path, or a `sim.store.Results`.
+        by: what a series is (`sim.plots.grouping_for`): ``"firm"`` or a swept key.
+        metrics: outcomes for the two-parameter maps (`sim.summary.outcome_names`).
+        fixed: swept keys to hold at one value.
+
+    Returns:
+        The files written: ``figures/<name>.png`` and ``.svg`` for each figure, then
+        ``report.md`` and ``report.html``.
+
+    Raises:
+        FileNotFoundError: not a results folder.
+        ValueError: ``by``, a metric or a fixed key is unknown (checked before anything is
+            written).
+    """
+    if isinstance(results, str | Path):
+        from sim.store import load_results
+
+        results = load_results(results)
+    folder = Path(results.path)
+    figures = plots.figures_for(results, by=by, metrics=metrics, fixed=fixed)
+    blocks = report_blocks(results, list(figures), by=by, metrics=metrics, fixed=fixed)
+    written = save_figures(figures, folder / FIGURES)
+    paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
+    title = next((b.text for b in blocks if isinstance(b, Heading)), "results")
+    _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
+    images = {name: data["png"] for name, data in written.items()}
+    _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    return [*paths, folder / REPORT_MD, folder / REPORT_HTML]
