@@ -678,6 +678,83 @@ def _cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# app: the workshop app (sim/app.py) on a local Solara server.
+
+APP_ENV = {
+    "SOLARA_CHECK_HOOKS": "off",  # Mesa's visualisation trips solara's hook check
+    "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # workshops are often offline: no telemetry
+    "SOLARA_THEME_SHOW_BANNER": "False",  # the corner banner covers the plots on a projector
+}
+
+
+def _add_app(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "app",
+        help="start the workshop app: firms on the ladder, customers as dots, live plots",
+        description=(
+            "Start the workshop app (a Solara page built on Mesa's SolaraViz) and serve it until "
+            "Ctrl-C. It needs no internet. By default only this computer can open it; use "
+            "--host 0.0.0.0 to let others on the network connect."
+        ),
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this computer only)",
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default: 8765; 0 = any free)"
+    )
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    return p
+
+
+def app_command(host: str, port: int, open_browser: bool = False) -> list[str]:
+    """The command line that serves `sim.app` (run with `APP_ENV` added to the environment)."""
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "sim.app:Page",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--open" if open_browser else "--no-open",
+    ]
+
+
+def _cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
+    import importlib.util
+    import os
+    import subprocess
+
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port: {args.port} is not a port number (0 to 65535)")
+    if importlib.util.find_spec("solara") is None:
+        raise CliError("the workshop app needs Solara: pip install 'retention-sim[app]'")
+    url_host = f"[{args.host}]" if ":" in args.host else args.host
+    _note(f"the workshop app: http://{url_host}:{args.port}/ (Ctrl-C to stop)")
+    command = app_command(args.host, args.port, args.open)
+    env = {**os.environ, **APP_ENV}
+    if os.name == "posix":  # become the server, so that signals reach it directly
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os.execve(command[0], command, env)
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too; wait for it to stop
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return 0
+
+
 COMMANDS: dict[
     str,
     tuple[
@@ -690,6 +767,7 @@ COMMANDS: dict[
     "validate": (_add_validate, _cmd_validate),
     "check": (_add_check, _cmd_check),
     "plot": (_add_plot, _cmd_plot),
+    "app": (_add_app, _cmd_app),
 }
 
 
