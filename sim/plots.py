@@ -101,17 +101,19 @@ def _panel(
     title: str,
     ylabel: str,
     first_step: int = 0,
+    styles: Sequence[dict] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     rows = summary[(summary["metric"] == metric) & (summary["step"] >= first_step)]
     span = max(int(rows["step"].max()), 1) if not rows.empty else 1
     for i, firm in enumerate(firms):
         one = rows[rows["firm"] == firm]
         step = one["step"].to_numpy(dtype=float)
-        style = _style(i)
+        style = styles[i] if styles is not None else _style(i)
         ax.plot(
             step,
             one["mean"].to_numpy(dtype=float),
-            label=firm,
+            label=labels[i] if labels is not None else firm,
             linewidth=2.5,
             markevery=max(span // 8, 1),
             markersize=7,
@@ -137,13 +139,19 @@ def _panel(
     ax.grid(True, alpha=0.3)
 
 
-def customers_and_revenue(timeseries: pd.DataFrame, title: str | None = None) -> Figure:
+def customers_and_revenue(
+    timeseries: pd.DataFrame,
+    title: str | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> Figure:
     """Customers and monthly revenue per firm over the months, mean and 95 % band.
 
     Args:
         timeseries: monthly rows of the replicates of one parameter point (columns ``run_id``,
             ``firm``, ``step``, ``customers``, ``revenue``).
         title: figure title; the default names the number of replicates.
+        manifest: the results folder's manifest (firm order and ladder); firms are ordered,
+            labelled and styled as in every other figure (`grouping_for` by firm).
 
     Returns:
         A Figure with two panels side by side: customers (people, end of month, from month 0)
@@ -156,12 +164,22 @@ def customers_and_revenue(timeseries: pd.DataFrame, title: str | None = None) ->
     """
     _one_point(timeseries)
     summary = replicate_summary(timeseries, by=["firm", "step"], metrics=["customers", "revenue"])
-    firms = list(pd.unique(timeseries["firm"]))
+    g = grouping_for(timeseries, manifest, by="firm")
+    firms, styles, labels = list(g.values), g.styles, g.labels
     replicates = timeseries["run_id"].nunique() if "run_id" in timeseries else 1
     fig = Figure(figsize=(15, 6.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     band = f"mean and {CONFIDENCE:.0%} confidence band"
-    _panel(left, summary, "customers", firms, "Customers", "customers (people, end of month)")
+    _panel(
+        left,
+        summary,
+        "customers",
+        firms,
+        "Customers",
+        "customers (people, end of month)",
+        styles=styles,
+        labels=labels,
+    )
     _panel(
         right,
         summary,
@@ -170,6 +188,8 @@ def customers_and_revenue(timeseries: pd.DataFrame, title: str | None = None) ->
         "Monthly revenue",
         "revenue (currency units per month)",
         first_step=1,
+        styles=styles,
+        labels=labels,
     )
     left.legend(fontsize=FONT_SIZE - 1, title="firm", title_fontsize=FONT_SIZE - 1)
     fig.suptitle(
@@ -495,6 +515,8 @@ def _firm_order(
     present = set(rows["firm"].astype(str))
     firms = [n for n in names if n in present]
     start = rows[rows["step"] == rows["step"].min()]
+    if "delivered_rung" not in start.columns:
+        start = start.iloc[0:0].assign(delivered_rung=pd.Series(dtype=object))
     rung: dict[str, str | None] = {}
     for firm in firms:
         ids = pd.unique(start.loc[start["firm"] == firm, "delivered_rung"]) if len(start) else []
@@ -1228,7 +1250,7 @@ def figures_for(
         title = f"{name + ': ' if name else ''}customers and revenue per firm"
         title += f" ({point})" if point else ""
         title += "\n" + _subtitle(_band_text(n), note)
-        figures["customers_and_revenue"] = customers_and_revenue(rows, title=title)
+        figures["customers_and_revenue"] = customers_and_revenue(rows, title, manifest)
     figures["retention"] = retention_curves(timeseries, g, note=note)
     figures["revenue_and_profit"] = revenue_and_profit(timeseries, g, note=note)
     if len(g.values) > 1:

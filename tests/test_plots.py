@@ -401,3 +401,10 @@ def test_fees_and_rate_are_read_off_the_rows_without_a_manifest():
     frame["discounted_revenue"] = frame["revenue"] / 1.02 ** frame["step"]
     fees, rate = finance_of(None, frame)
     assert fees == {"Firm": pytest.approx(25.0)} and rate == pytest.approx(0.02)
+
+
+def test_customers_and_revenue_styles_firms_like_every_other_figure():
+    fig = customers_and_revenue(two_firms())
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["Low (Poor)", "Top (Excellent)"]
+    assert [to_hex(line.get_color()) for line in lines] == [COLOURS[0].lower(), COLOURS[3].lower()]
