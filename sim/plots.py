@@ -273,12 +273,12 @@ def _money(value: float, _pos: int | None = None) -> str:
     return f"{value:,.0f}"
 
 
-def format_value(value: float, kind: str) -> str:
-    """A number as the figures and the report write it: 45%, 1.25M, 12k, 1,234."""
+def format_value(value: float, kind: str, share_digits: int = 0) -> str:
+    """A number as the figures write it: 45%, 1.25M, 12k, 1,234 (shares to ``share_digits``)."""
     if value is None or not np.isfinite(value):
         return "-"
     if kind == SHARE:
-        return f"{100 * value:.0f}%"
+        return f"{100 * value:.{share_digits}f}%"
     if kind == MONEY:
         return _money(value)
     return f"{value:,.0f}"
@@ -1031,7 +1031,7 @@ def parameter_map(
             text = format_value(value, kind)
             h = half.to_numpy(dtype=float)[i, j]
             if np.isfinite(h):
-                text += f"\n± {format_value(h, kind)}"
+                text += f"\n± {format_value(h, kind, share_digits=1)}"
             shade = (value - lo) / (hi - lo) if hi > lo else 0.5
             ax.text(
                 j,

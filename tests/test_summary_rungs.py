@@ -10,8 +10,8 @@ from sim.summary import (
     outcome_names,
     pool_replicates,
     pooled_summary,
-    rung_table,
     run_outcomes,
+    rung_table,
 )
 
 RUNG = "firms.0.service_level"
