@@ -151,7 +151,9 @@ def test_rung_table_in_ladder_order_with_intervals_break_even_and_best():
     # discounted profit at the end: path sum + 3r, r = 0, 1, 2 -> mean path sum + 3, sd 3
     assert table["discounted_profit"].tolist() == [9.0, 28.0, 13.0]
     half = T975_2 * 3.0 / np.sqrt(3)
-    assert table["discounted_profit_low"].tolist() == pytest.approx([9 - half, 28 - half, 13 - half])
+    assert table["discounted_profit_low"].tolist() == pytest.approx(
+        [9 - half, 28 - half, 13 - half]
+    )
     # cumulative profit means: poor 0, 2, 5, 9; good 0, -9, -3, 28; excellent 0, -19, -38, 13
     assert table["break_even_month"].tolist() == [0.0, 3.0, 3.0]
     assert table["best"].tolist() == [False, True, False]
