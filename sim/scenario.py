@@ -52,7 +52,7 @@ UNSWEEPABLE = (
     "scenario.name",
     "scenario.description",
 )
-SWEEP_DESIGNS = ("grid",)
+SWEEP_DESIGNS = ("grid", "latin_hypercube")
 
 
 class ScenarioError(ValueError):
@@ -302,19 +302,76 @@ class Firm:
 
 @dataclass(frozen=True)
 class Sweep:
-    """A full-factorial grid: each key takes each of its values."""
+    """The points of a sweep: a full-factorial grid, or a Latin hypercube sample.
+
+    ``design = "grid"``: each key takes each of its values (``parameters`` holds the values).
+    ``design = "latin_hypercube"``: ``samples`` points, each key drawn from its ``[low, high]``
+    range (``parameters`` holds the range) by `scipy.stats.qmc.LatinHypercube`, seeded from
+    ``seed`` (the scenario's seed); a range of two whole numbers gives whole numbers.
+
+    ``base`` is the scenario document as given (after overrides, before defaults, without the
+    ``[sweep]`` table). Each point is built from it, so a default derived from a swept key (a
+    firm's ``recognised_start``, ``market.initial_customers``) is derived again at every point,
+    exactly as when the point's values are written into the file.
+    """
 
     design: str
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]
+    samples: int | None = None
+    seed: int = 0
+    base: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(k for k, _ in self.parameters)
 
     def points(self) -> list[dict[str, Any]]:
-        """Every point of the grid, first key varying slowest."""
+        """Every point, in a fixed order: for a grid, first key varying slowest."""
+        if self.design == "latin_hypercube":
+            return self._latin_hypercube()
         values = [v for _, v in self.parameters]
         return [dict(zip(self.keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+    def scenario_at(self, values: Mapping[str, Any], parent: Scenario) -> Scenario:
+        """The validated scenario of one point (no sweep); raises ScenarioError.
+
+        Args:
+            values: the point's swept values (dotted keys).
+            parent: the scenario this sweep belongs to (for its name and source).
+        """
+        if self.base is None:
+            return parent.with_values(values)
+        point = load_scenario(self.base, overrides=values, source_name=parent.source)
+        return dataclasses.replace(point, name=parent.name, source=parent.source)
+
+    def _latin_hypercube(self) -> list[dict[str, Any]]:
+        from scipy.stats import qmc
+
+        # The root SeedSequence itself; run seeds are its spawned children, so they never meet.
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed))
+        unit = qmc.LatinHypercube(d=len(self.parameters), rng=rng).random(self.samples or 0)
+        points = []
+        for row in unit:
+            point: dict[str, Any] = {}
+            for u, (key, (low, high)) in zip(row, self.parameters, strict=True):
+                if _is_whole_range(low, high):  # equal strata over low..high, both included
+                    point[key] = min(int(low + math.floor(u * (high - low + 1))), high)
+                else:
+                    point[key] = float(low + u * (high - low))
+            points.append(point)
+        return points
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``[sweep]`` table that `load_scenario` reads back into this sweep."""
+        out: dict[str, Any] = {"design": self.design}
+        if self.samples is not None:
+            out["samples"] = self.samples
+        out.update({k: list(v) for k, v in self.parameters})
+        return out
+
+
+def _is_whole_range(low: Any, high: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high))
 
 
 @dataclass(frozen=True)
@@ -363,8 +420,7 @@ class Scenario:
             out[section] = {k: _plain(v) for k, v in values.items()}
         out["firms"] = [_firm_to_dict(f) for f in self.firms]
         if self.sweep is not None:
-            out["sweep"] = {"design": self.sweep.design}
-            out["sweep"].update({k: list(v) for k, v in self.sweep.parameters})
+            out["sweep"] = self.sweep.to_dict()
         return out
 
     def with_values(self, values: Mapping[str, Any]) -> Scenario:
@@ -377,7 +433,7 @@ class Scenario:
         """The sweep's points as (swept values, validated scenario); one point if no sweep."""
         if self.sweep is None:
             return [({}, self)]
-        return [(values, self.with_values(values)) for values in self.sweep.points()]
+        return [(values, self.sweep.scenario_at(values, self)) for values in self.sweep.points()]
 
 
 def _plain(v: Any) -> Any:
@@ -806,22 +862,52 @@ class _Validator:
                 "sweep.design",
                 f"must be one of {', '.join(SWEEP_DESIGNS)}, got {design!r}",
             )
+        hypercube = design == "latin_hypercube"
+        samples = None
+        if hypercube:
+            if "samples" not in raw:
+                self.fail("sweep.samples", 'is required with design = "latin_hypercube"')
+            samples = self.check(int_at_least(1), raw["samples"], "sweep.samples")
+        elif "samples" in raw:
+            self.fail("sweep.samples", 'only goes with design = "latin_hypercube"')
         params = []
         for key, values in raw.items():
-            if key == "design":
+            if key in ("design", "samples"):
                 continue
             if key in UNSWEEPABLE:
                 self.fail(f"sweep.{key}", "cannot be swept (set it in the scenario instead)")
-            if not isinstance(values, list) or not values:
+            if hypercube:
+                ok = (
+                    isinstance(values, list)
+                    and len(values) == 2
+                    and all(_is_number(v) and math.isfinite(v) for v in values)
+                )
+                if not ok:
+                    self.fail(
+                        f"sweep.{key}",
+                        'with design = "latin_hypercube", must be a [low, high] range of '
+                        f"numbers, got {values!r}",
+                    )
+                if values[0] > values[1]:
+                    self.fail(f"sweep.{key}", f"low must not exceed high, got {values!r}")
+            elif not isinstance(values, list) or not values:
                 self.fail(
                     f"sweep.{key}",
                     f"must be a non-empty list of values, got {values!r}",
                 )
+            else:
+                repeated = [v for i, v in enumerate(values) if v in values[:i]]
+                if repeated:
+                    self.fail(
+                        f"sweep.{key}",
+                        f"values must be distinct, got {values!r} ({repeated[0]!r} repeated)",
+                    )
             params.append((key, tuple(values)))
         if not params:
             self.fail("sweep", "names no keys to sweep")
-        sweep = Sweep(design, tuple(params))
-        base = {k: v for k, v in doc.items() if k != "sweep"}
+        seed = doc.get("scenario", {}).get("seed", 0)  # validated before the sweep is read
+        base = copy.deepcopy({k: v for k, v in doc.items() if k != "sweep"})
+        sweep = Sweep(design, tuple(params), samples=samples, seed=seed, base=base)
         for values in sweep.points():  # every point must validate before any run starts
             try:
                 load_scenario(base, overrides=values, source_name=self.source)
