@@ -4,8 +4,8 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
 
     DIR/
       manifest.json                  what was run, with what, by whom and how it ended (below)
-      runs.parquet                   one row per run: run_id, replicate, seed, status, error,
-                                     duration_s, then one column per swept key
+      runs.parquet                   one row per run: run_id, point, replicate, seed, status,
+                                     error, duration_s, then one column per swept key
       timeseries/part-00000.parquet  monthly rows (MODEL.md columns, with run_id, replicate, seed
       timeseries/part-00001.parquet  and the swept keys), appended in numbered parts
       summary.parquet, summary.csv   per point, firm and month: mean and 95 % CI over replicates
@@ -14,42 +14,63 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
 
 ``manifest.json`` holds ``format_version``, ``kind`` ("run" or "sweep"), ``status`` ("running",
 "done", "done_with_failures", "interrupted"), ``scenario`` (the resolved scenario,
-`Scenario.to_dict()`), ``scenario_file``, ``engine``, ``root_seed``, ``swept_keys``, ``points``
-(swept values per point), ``run_seeds`` (``run_seeds[point][replicate]``, as
-`sim.runner.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, parts),
-``versions`` (python, sim, mesa, numpy, pandas, pyarrow, scipy, networkx), ``git`` (commit and
-dirty flag of the checkout the package runs from, or null), ``command`` and ``argv``, ``cwd``,
+`Scenario.to_dict()`), ``scenario_input`` (the scenario document the points are built from: what a
+resume reloads), ``scenario_file``, ``engine``, ``root_seed``, ``design``, ``swept_keys``,
+``points`` (swept values per point), ``run_seeds`` (``run_seeds[point][replicate]``, as
+`sim.runner.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, missing,
+parts), ``versions`` (python, sim, mesa, numpy, pandas, pyarrow, scipy, networkx), ``git``
+(commit and dirty flag of the checkout the package runs from, or null), ``command`` and
+``argv``, ``cwd``, ``executor``, ``batch_size``, ``resumes`` (one entry per resume),
 ``created_at``, ``finished_at`` and ``duration_s``.
 
-Safety rules: every file is written to a temporary name in its own folder and renamed into place
-(`os.replace`), so a reader never sees half a file; readers take only ``part-*.parquet``, never a
-temporary file, so "a run is done iff its rows are in a completed part" holds after a crash; an
-existing, non-empty folder is never written into. Everything is Parquet or JSON (no pickle).
+The parts are the truth. Each part carries, in its Parquet key-value metadata (key
+`PART_RUNS_KEY`), the records of the runs it commits: the runs whose rows it holds (status
+"done") and runs that failed (no rows). So a run is done if and only if its rows are in a completed
+part, and ``runs.parquet`` and the summaries can always be rebuilt from the parts alone
+(`part_records`); where a run appears in several parts (a failed run retried by a resume), the
+last part wins.
 
-What does not live here: running the model (`runner.py`), statistics (`summary.py`), figures
-(`plots.py`), the command line (`cli.py`).
+Safety rules: every file is written to a temporary name in its own folder, flushed to disk and
+renamed into place (`os.replace`), so a reader never sees half a file; readers take only
+``part-*.parquet``, never a temporary file, so a part left half-written by a crash is never read
+as data. An existing, non-empty folder is never written into, except by a resume
+(`ResultsWriter.open`), which first checks the folder's format and numpy versions
+(`check_compatible`). While a writer has a folder open it holds an exclusive lock on it (``flock``
+on the folder itself, released by the operating system if the process dies), so two processes
+never write one folder. Everything is Parquet or JSON (no pickle).
+
+What does not live here: running the model (`runner.py`, `sweep.py`), statistics (`summary.py`),
+figures (`plots.py`), the command line (`cli.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import math
 import os
 import platform
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-FORMAT_VERSION = 1
+try:  # POSIX; elsewhere folders are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT_VERSION = 2  # 2: parts carry their run records; manifests carry scenario_input
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
 SUMMARY = "summary.parquet"
@@ -57,8 +78,10 @@ SUMMARY_CSV = "summary.csv"
 TIMESERIES = "timeseries"
 FIGURES = "figures"
 PART_GLOB = "part-*.parquet"
+PART_RUNS_KEY = b"retention_sim.runs"
 _PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
-RUNS_COLUMNS = ("run_id", "replicate", "seed", "status", "error", "duration_s")
+_TEMP_RE = re.compile(r"^\..+\.tmp$")
+RUNS_COLUMNS = ("run_id", "point", "replicate", "seed", "status", "error", "duration_s")
 STATUSES = ("running", "done", "done_with_failures", "interrupted")
 VERSIONED_PACKAGES = {
     # manifest name -> distribution name
@@ -73,15 +96,25 @@ VERSIONED_PACKAGES = {
 
 
 class OutputExistsError(FileExistsError):
-    """The output folder exists and is not empty (nothing was written)."""
+    """The output folder exists and is not empty, or another process is writing it."""
 
 
 class IncompatibleResultsError(ValueError):
-    """A results folder was written by another format version or numpy version."""
+    """A results folder cannot be continued here (format, numpy version or scenario differ)."""
 
 
 # --------------------------------------------------------------------------------------------
 # Atomic file writing.
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every system can open folders)."""
+    with suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextmanager
@@ -89,7 +122,8 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
     """A temporary path in ``path``'s folder, renamed onto ``path`` when the block succeeds.
 
     The temporary name starts with a dot and ends in ``.tmp``, so it never matches
-    ``part-*.parquet`` or any other name a reader looks for; on failure it is removed.
+    ``part-*.parquet`` or any other name a reader looks for; on failure it is removed. The data
+    reach the disk before the rename, so after a crash ``path`` is either absent or whole.
     """
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -99,6 +133,7 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -109,9 +144,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame (without its index) as Parquet via a temporary file and a rename."""
+def write_parquet_atomic(
+    path: Path, frame: pd.DataFrame, metadata: Mapping[bytes, bytes] | None = None
+) -> None:
+    """Write a DataFrame (without its index) as Parquet via a temporary file and a rename.
+
+    Args:
+        path: the target file.
+        frame: the rows.
+        metadata: extra key-value pairs for the file's schema metadata.
+    """
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with _temporary_beside(Path(path)) as tmp:
         pq.write_table(table, tmp)
 
@@ -126,9 +171,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a manifest: {value!r}")
 
 
-def to_json(data: Mapping[str, Any]) -> str:
-    """Strict JSON (no NaN), indented; numpy scalars and tuples become plain values."""
-    return json.dumps(data, indent=2, default=_json_default, allow_nan=False) + "\n"
+def to_json(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (no NaN); numpy scalars and tuples become plain values."""
+    text = json.dumps(data, indent=indent, default=_json_default, allow_nan=False)
+    return text + "\n" if indent is not None else text
+
+
+def plain(data: Any) -> Any:
+    """``data`` as it reads back from JSON (tuples become lists, numpy scalars numbers)."""
+    return json.loads(to_json(data, indent=None))
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -195,14 +246,15 @@ def check_compatible(manifest: Mapping[str, Any]) -> None:
     if version != FORMAT_VERSION:
         raise IncompatibleResultsError(
             f"results folder has format_version {version!r}; this version of retention-sim "
-            f"reads and extends format_version {FORMAT_VERSION} only"
+            f"continues only folders of format_version {FORMAT_VERSION} (start a new sweep)"
         )
     theirs = manifest.get("versions", {}).get("numpy")
     ours = package_versions()["numpy"]
     if theirs != ours:
         raise IncompatibleResultsError(
             f"results folder was written with numpy {theirs}, this is numpy {ours}: random "
-            "streams may differ, so its runs cannot be continued here"
+            "streams may differ, so the rows would not be identical and its runs cannot be "
+            "continued here (use the numpy it was written with, or start a new sweep)"
         )
 
 
@@ -252,7 +304,7 @@ def check_out_dir(path: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Writing.
+# Parts and their run records.
 
 
 def part_paths(path: str | Path) -> list[Path]:
@@ -264,22 +316,92 @@ def part_paths(path: str | Path) -> list[Path]:
     return [p for _, p in sorted(parts)]
 
 
+def read_part_runs(part: str | Path) -> list[dict[str, Any]]:
+    """The run records a part commits (from its metadata; empty for a part without them)."""
+    meta = pq.read_schema(part).metadata or {}
+    raw = meta.get(PART_RUNS_KEY)
+    return json.loads(raw) if raw else []
+
+
+def part_records(path: str | Path) -> dict[str, tuple[dict[str, Any], Path]]:
+    """Every run the completed parts record: run_id -> (its latest record, the part holding it).
+
+    Only part footers are read, never the rows. A run recorded in several parts (a failed run
+    that a resume retried) takes its record from the last part.
+    """
+    out: dict[str, tuple[dict[str, Any], Path]] = {}
+    for part in part_paths(path):
+        for record in read_part_runs(part):
+            out[record["run_id"]] = (record, part)
+    return dict(sorted(out.items()))
+
+
+def read_part(
+    part: str | Path, columns: Sequence[str] | None = None, run_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The rows of one part (optionally some columns, and only the given runs), in file order."""
+    filters = [("run_id", "in", list(run_ids))] if run_ids is not None else None
+    table = pq.read_table(part, columns=list(columns) if columns else None, filters=filters)
+    return table.to_pandas()
+
+
+# --------------------------------------------------------------------------------------------
+# Locking.
+
+
+def _lock_folder(path: Path) -> int | None:
+    """Take an exclusive lock on a folder (its own inode) and return the descriptor holding it.
+
+    Raises:
+        OutputExistsError: another process holds the lock.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise OutputExistsError(
+            f"results folder {path} is being written by another process"
+        ) from None
+    return fd
+
+
+# --------------------------------------------------------------------------------------------
+# Writing.
+
+
 class ResultsWriter:
-    """Writes one results folder. Create with `ResultsWriter.create`.
+    """Writes one results folder: `create` a new one, or `open` one to resume it.
 
     Example::
 
-        writer = ResultsWriter.create(out, manifest)     # folder + manifest (status "running")
-        writer.write_part(frame)                         # -> 0, then 1, 2, ...
-        writer.write_runs(runs)
-        writer.write_summary(summary)
-        writer.save_figure(fig, "customers_and_revenue")
-        writer.finish("done", counts={...})
+        with ResultsWriter.create(out, manifest) as writer:  # folder + manifest ("running")
+            writer.write_part(frame, runs=records)           # -> 0, then 1, 2, ...
+            writer.write_runs(runs)
+            writer.write_summary(pieces)
+            writer.finish("done", counts={...})
+
+    The writer holds the folder's lock until `close` (or the end of the ``with`` block).
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any]):
+    def __init__(self, path: Path, manifest: dict[str, Any], lock: int | None = None):
         self.path = Path(path)
         self.manifest = manifest
+        self._lock = lock
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder's lock (idempotent)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     @classmethod
     def create(
@@ -313,17 +435,52 @@ class ResultsWriter:
                     break
                 n += 1
                 candidate = path.with_name(f"{path.name}-{n}")
+        lock = _lock_folder(candidate)
         try:
             # mkdir is atomic: of two writers racing for one empty folder, one gets here.
             (candidate / TIMESERIES).mkdir()
         except FileExistsError:
+            if lock is not None:
+                os.close(lock)
             raise OutputExistsError(
                 f"output folder {candidate} is being written by another run"
             ) from None
         (candidate / FIGURES).mkdir()
-        writer = cls(candidate, full)
+        writer = cls(candidate, full, lock)
         writer.write_manifest()
         return writer
+
+    @classmethod
+    def open(cls, path: str | Path) -> ResultsWriter:
+        """Open an existing results folder to add to it (a resume).
+
+        Checks that this version of the package may extend it (`check_compatible`), takes its
+        lock, and removes temporary files a crash left behind (never read as data anyway).
+
+        Raises:
+            FileNotFoundError: not a results folder.
+            IncompatibleResultsError: another format or numpy version wrote it.
+            OutputExistsError: another process is writing it.
+        """
+        path = Path(path)
+        if not (path / MANIFEST).is_file():
+            raise FileNotFoundError(f"{path} is not a results folder (no {MANIFEST})")
+        lock = _lock_folder(path)
+        try:
+            manifest = read_manifest(path)
+            check_compatible(manifest)
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
+        for folder in (path, path / TIMESERIES, path / FIGURES):
+            if folder.is_dir():
+                for stale in folder.iterdir():
+                    if _TEMP_RE.match(stale.name):
+                        stale.unlink(missing_ok=True)
+        (path / TIMESERIES).mkdir(exist_ok=True)
+        (path / FIGURES).mkdir(exist_ok=True)
+        return cls(path, manifest, lock)
 
     def write_manifest(self) -> None:
         """Rewrite ``manifest.json`` atomically from `self.manifest`."""
@@ -339,27 +496,66 @@ class ResultsWriter:
         parts = part_paths(self.path)
         return int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0
 
-    def write_part(self, frame: pd.DataFrame) -> int:
-        """Write monthly rows as the next ``timeseries/part-NNNNN.parquet``; return its number."""
+    def write_part(
+        self, frame: pd.DataFrame, runs: Sequence[Mapping[str, Any]] | None = None
+    ) -> int:
+        """Write the next ``timeseries/part-NNNNN.parquet``; return its number.
+
+        Args:
+            frame: the monthly rows of the part's done runs (may be empty if they all failed).
+            runs: the records of the runs the part commits, stored in its metadata; the rows
+                of every "done" record must be in ``frame``.
+        """
         number = self.next_part_number()
-        write_parquet_atomic(self.path / TIMESERIES / f"part-{number:05d}.parquet", frame)
+        meta = {PART_RUNS_KEY: to_json(list(runs), indent=None).encode()} if runs else None
+        write_parquet_atomic(self.path / TIMESERIES / f"part-{number:05d}.parquet", frame, meta)
         return number
 
-    def write_runs(self, runs: pd.DataFrame) -> None:
+    def write_runs(self, runs: pd.DataFrame | Sequence[Mapping[str, Any]]) -> None:
         """Write ``runs.parquet`` (one row per run), standard columns first."""
         write_parquet_atomic(self.path / RUNS, runs_frame(runs))
 
-    def write_summary(self, summary: pd.DataFrame) -> None:
-        """Write ``summary.parquet`` and ``summary.csv`` (the same rows)."""
-        write_parquet_atomic(self.path / SUMMARY, summary)
-        write_text_atomic(self.path / SUMMARY_CSV, summary.to_csv(index=False))
+    def write_summary(self, summary: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+        """Write ``summary.parquet`` and ``summary.csv`` (the same rows).
+
+        Args:
+            summary: the rows, or an iterable of pieces with the same columns, written one after
+                another (so the whole summary is never in memory at once).
+        """
+        pieces = [summary] if isinstance(summary, pd.DataFrame) else summary
+        with (
+            _temporary_beside(self.path / SUMMARY) as tmp_parquet,
+            _temporary_beside(self.path / SUMMARY_CSV) as tmp_csv,
+            tmp_csv.open("w", encoding="utf-8", newline="") as csv,
+        ):
+            parquet: pq.ParquetWriter | None = None
+            last: pd.DataFrame | None = None
+            try:
+                for piece in pieces:
+                    last = piece
+                    if piece.empty and parquet is not None:
+                        continue
+                    if parquet is None:
+                        if piece.empty:
+                            continue
+                        schema = pa.Schema.from_pandas(piece, preserve_index=False)
+                        parquet = pq.ParquetWriter(tmp_parquet, schema)
+                        piece.to_csv(csv, index=False)
+                    else:
+                        piece.to_csv(csv, index=False, header=False)
+                    table = pa.Table.from_pandas(piece, schema=schema, preserve_index=False)
+                    parquet.write_table(table)
+                if parquet is None:  # nothing but empty pieces: an empty table, with columns
+                    empty = last if last is not None else pd.DataFrame()
+                    pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp_parquet)
+                    empty.to_csv(csv, index=False)
+            finally:
+                if parquet is not None:
+                    parquet.close()
 
     def save_figure(self, figure: Any, name: str, dpi: int = 150) -> Path:
         """Save a matplotlib Figure as ``figures/<name>.png``; return the path."""
-        target = self.path / FIGURES / f"{name}.png"
-        with _temporary_beside(target) as tmp:
-            figure.savefig(tmp, format="png", dpi=dpi)
-        return target
+        return save_figure(self.path, figure, name, dpi)
 
     def finish(self, status: str, **fields: Any) -> None:
         """Record how the run ended (one of `STATUSES`), the end time and any other fields."""
@@ -376,28 +572,33 @@ class ResultsWriter:
         self.write_manifest()
 
 
-def runs_frame(records: pd.DataFrame | list[Mapping[str, Any]]) -> pd.DataFrame:
+def save_figure(path: str | Path, figure: Any, name: str, dpi: int = 150) -> Path:
+    """Save a matplotlib Figure as ``<path>/figures/<name>.png`` (atomically); return its path."""
+    target = Path(path) / FIGURES / f"{name}.png"
+    target.parent.mkdir(exist_ok=True)
+    with _temporary_beside(target) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    return target
+
+
+def runs_frame(records: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Run records as the ``runs.parquet`` table: `RUNS_COLUMNS` first, swept keys after."""
     frame = pd.DataFrame(records)
+    if "point" not in frame.columns and "run_id" in frame.columns:  # p0007-r012 -> 7
+        frame["point"] = pd.to_numeric(
+            frame["run_id"].astype(str).str.extract(r"^p(\d+)-r", expand=False)
+        )
     for column in RUNS_COLUMNS:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=float)
     others = [c for c in frame.columns if c not in RUNS_COLUMNS]
     frame = frame[[*RUNS_COLUMNS, *others]]
-    return frame.astype({"replicate": "int64", "seed": "int64", "duration_s": "float64"})
+    types = {"point": "int64", "replicate": "int64", "seed": "int64", "duration_s": "float64"}
+    return frame.astype({c: t for c, t in types.items() if frame[c].notna().all()})
 
 
 # --------------------------------------------------------------------------------------------
 # Reading.
-
-
-class Results(NamedTuple):
-    """A results folder read back: its manifest, runs table and monthly rows."""
-
-    path: Path
-    manifest: dict[str, Any]
-    runs: pd.DataFrame
-    timeseries: pd.DataFrame
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -407,33 +608,91 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def read_timeseries(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """All monthly rows of a results folder: the completed parts, in order, read with pyarrow.
+    """All monthly rows of a results folder, from the completed parts, ordered by run_id.
 
-    Temporary files (half-written parts) are never read. An empty frame if there are no parts.
+    Rows keep their order within a run (month, then firm); runs are in run_id order, so the
+    frame is the same whatever the order in which the runs finished or how they were split into
+    parts. Temporary files (half-written parts) are never read. An empty frame if there are no
+    rows.
     """
-    parts = part_paths(path)
-    if not parts:
+    tables = [t for p in part_paths(path) if (t := pq.read_table(p, columns=columns)).num_rows]
+    if not tables:
         return pd.DataFrame()
-    tables = [pq.read_table(p, columns=columns) for p in parts]
     table = pa.concat_tables(tables, promote_options="default")
+    if "run_id" in table.column_names:
+        table = table.take(pc.sort_indices(table, [("run_id", "ascending")]))  # stable
     return table.to_pandas()
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:
-    """The folder's ``runs.parquet`` (empty with the standard columns if not written yet)."""
-    file = Path(path) / RUNS
-    if not file.exists():
-        return runs_frame([])
-    return pq.read_table(file).to_pandas()
+    """The folder's run table: ``runs.parquet``, or rebuilt from the parts' records if it is
+    missing, or if the folder is still being written (or its writer died) and has parts."""
+    path = Path(path)
+    file = path / RUNS
+    status = read_manifest(path).get("status") if (path / MANIFEST).is_file() else None
+    records = part_records(path) if status == "running" or not file.exists() else {}
+    if file.exists() and not records:
+        return pq.read_table(file).to_pandas()
+    rows = [{**r, "duration_s": r.get("duration_s") or math.nan} for r, _ in records.values()]
+    return runs_frame(rows)
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """The folder's ``summary.parquet`` (empty if not written yet: a resume writes it)."""
+    file = Path(path) / SUMMARY
+    return pq.read_table(file).to_pandas() if file.exists() else pd.DataFrame()
+
+
+class Results:
+    """A results folder read back. Each table is read on first use, then kept.
+
+    Attributes:
+        path: the folder.
+        manifest: ``manifest.json`` as a dict.
+        runs: one row per run (`RUNS_COLUMNS`, then the swept keys).
+        timeseries: every monthly row, in run_id order (`read_timeseries`).
+        summary: ``summary.parquet``: per point, firm and month, mean and 95 % CI of each metric.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / MANIFEST).is_file():
+            raise FileNotFoundError(f"{self.path} is not a results folder (no {MANIFEST})")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, status={self.status!r})"
+
+    @functools.cached_property
+    def manifest(self) -> dict[str, Any]:
+        return read_manifest(self.path)
+
+    @functools.cached_property
+    def runs(self) -> pd.DataFrame:
+        return read_runs(self.path)
+
+    @functools.cached_property
+    def timeseries(self) -> pd.DataFrame:
+        return read_timeseries(self.path)
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        return read_summary(self.path)
+
+    @property
+    def status(self) -> str:
+        """How the writing ended: one of `STATUSES`."""
+        return self.manifest.get("status", "")
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Points, replicates, runs, done, failed, missing and parts, from the manifest."""
+        return dict(self.manifest.get("counts", {}))
 
 
 def load_results(path: str | Path) -> Results:
-    """Read a results folder: manifest, runs table and all completed time-series parts.
+    """Read a results folder: manifest, runs table, time series and summary (each when used).
 
     Raises:
         FileNotFoundError: ``path`` has no ``manifest.json`` (not a results folder).
     """
-    path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise FileNotFoundError(f"{path} is not a results folder (no {MANIFEST})")
-    return Results(path, read_manifest(path), read_runs(path), read_timeseries(path))
+    return Results(path)

@@ -20,6 +20,8 @@ from sim.store import (
     load_results,
     package_versions,
     part_paths,
+    part_records,
+    read_part_runs,
     read_timeseries,
 )
 
@@ -148,6 +150,7 @@ def test_runs_table_puts_standard_columns_first(tmp_path):
     assert runs.columns.tolist() == [*RUNS_COLUMNS, "churn.rule"]
     assert runs.iloc[0].to_dict() == {
         "run_id": "p0000-r000",
+        "point": 0,  # read from the run id when the records lack it
         "replicate": 0,
         "seed": 11,
         "status": "failed",
@@ -219,3 +222,89 @@ def test_git_info_of_a_checkout_names_the_commit_and_dirty_flag(tmp_path):
     assert clean is not None and len(clean["commit"]) == 40 and clean["dirty"] is False
     (tmp_path / "a.txt").write_text("2")
     assert git_info(tmp_path)["dirty"] is True
+
+
+def record(run_id: str, status: str = "done", error: str = "") -> dict:
+    return {
+        "run_id": run_id,
+        "point": int(run_id[1:5]),
+        "replicate": int(run_id[-3:]),
+        "seed": 5,
+        "status": status,
+        "error": error,
+        "duration_s": 0.25,
+    }
+
+
+def test_parts_carry_the_records_of_the_runs_they_commit(tmp_path):
+    writer = ResultsWriter.create(tmp_path / "r", {})
+    writer.write_part(frame("p0000-r001"), runs=[record("p0000-r001")])
+    failed = record("p0000-r000", "failed", "ValueError: boom")
+    writer.write_part(pd.DataFrame(), runs=[failed])  # a batch of failures only: no rows
+    parts = part_paths(writer.path)
+    assert read_part_runs(parts[1]) == [failed]
+    records = part_records(writer.path)
+    assert list(records) == ["p0000-r000", "p0000-r001"]  # in run_id order
+    assert records["p0000-r001"] == (record("p0000-r001"), parts[0])
+    # a later part's record of the same run wins (a failed run retried by a resume)
+    writer.write_part(frame("p0000-r000"), runs=[record("p0000-r000")])
+    assert part_records(writer.path)["p0000-r000"][0]["status"] == "done"
+    # while the folder is "running", runs are read from the parts, not from runs.parquet
+    runs = load_results(writer.path).runs
+    assert runs["run_id"].tolist() == ["p0000-r000", "p0000-r001"]
+    assert runs["status"].tolist() == ["done", "done"]
+
+
+def test_timeseries_are_read_in_run_id_order_whatever_the_part_order(tmp_path):
+    writer = ResultsWriter.create(tmp_path / "r", {})
+    writer.write_part(pd.concat([frame("p0001-r002"), frame("p0000-r001")]))
+    writer.write_part(frame("p0000-r000"))
+    back = read_timeseries(writer.path)
+    assert back["run_id"].unique().tolist() == ["p0000-r000", "p0000-r001", "p0001-r002"]
+    assert back["step"].tolist() == [0, 1, 2] * 3  # order within a run kept
+
+
+def test_a_folder_being_written_is_locked(tmp_path):
+    writer = ResultsWriter.create(tmp_path / "r", {"versions": package_versions()})
+    with pytest.raises(OutputExistsError, match="another process"):
+        ResultsWriter.open(writer.path)
+    writer.close()
+    with ResultsWriter.open(writer.path) as again:
+        assert again.manifest["format_version"] == FORMAT_VERSION
+
+
+def test_open_refuses_other_versions_and_removes_stale_temporary_files(tmp_path):
+    writer = ResultsWriter.create(tmp_path / "r", {"versions": package_versions()})
+    writer.write_part(frame("p0000-r000"), runs=[record("p0000-r000")])
+    stale = writer.path / "timeseries" / ".part-00001.parquet.x1y2.tmp"
+    stale.write_bytes(b"PAR1 half a part")
+    writer.update_manifest(versions={**package_versions(), "numpy": "1.0.0"})
+    writer.close()
+    with pytest.raises(IncompatibleResultsError, match=r"numpy 1\.0\.0"):
+        ResultsWriter.open(writer.path)
+    assert stale.exists()  # a refused folder is left alone
+    manifest = json.loads((writer.path / "manifest.json").read_text())
+    manifest["versions"]["numpy"] = np.__version__
+    (writer.path / "manifest.json").write_text(json.dumps(manifest))
+    with ResultsWriter.open(writer.path) as again:
+        assert not stale.exists()
+        assert again.next_part_number() == 1
+    with pytest.raises(FileNotFoundError, match="not a results folder"):
+        ResultsWriter.open(tmp_path)
+
+
+def test_summary_pieces_are_written_one_after_another(tmp_path):
+    writer = ResultsWriter.create(tmp_path / "r", {})
+    pieces = [
+        pd.DataFrame({"point": [0, 0], "firm": ["A", "B"], "mean": [1.0, np.nan]}),
+        pd.DataFrame({"point": [1], "firm": ["A"], "mean": [3.0]}),
+        pd.DataFrame({"point": pd.Series(dtype="int64"), "firm": [], "mean": []}),
+    ]
+    writer.write_summary(iter(pieces))
+    summary = load_results(writer.path).summary
+    assert summary["point"].tolist() == [0, 0, 1]
+    assert summary["mean"].tolist()[::2] == [1.0, 3.0] and np.isnan(summary["mean"][1])
+    csv = pd.read_csv(writer.path / "summary.csv")
+    pd.testing.assert_frame_equal(csv, summary, check_dtype=False)
+    writer.write_summary(iter([pieces[2]]))  # nothing but empty pieces: columns, no rows
+    assert load_results(writer.path).summary.columns.tolist() == ["point", "firm", "mean"]
