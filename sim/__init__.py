@@ -5,21 +5,31 @@ The public Python API:
 - `load_scenario(path_or_dict, overrides=None)` -> a validated, frozen `Scenario`;
 - `simulate(scenario, seed=..., engine=...)` -> one run as a pandas DataFrame (one row per month
   and firm);
+- `run_sweep(scenario, out_dir, executor=..., workers=..., resume=...)` -> every (point,
+  replicate) run of a scenario's sweep, in a results folder; the returned object gives
+  ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
+- `load_results(dir)` -> a results folder read back, the same way;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
 from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
 from sim.runner import simulate
 from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.store import Results, load_results
+from sim.sweep import SweepResult, run_sweep
 
 __all__ = [
     "BUILTIN_LADDERS",
     "Ladder",
+    "Results",
     "Rung",
     "Scenario",
     "ScenarioError",
+    "SweepResult",
     "get_ladder",
+    "load_results",
     "load_scenario",
+    "run_sweep",
     "simulate",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The command line: ``retention-sim run | ladder | validate``.
+"""The command line: ``retention-sim run | sweep | ladder | validate | ...``.
 
 Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
 ``_cmd_<name>(args, argv) -> int`` does the work; `COMMANDS` lists them, so adding ``sweep``,
@@ -6,12 +6,12 @@ Each subcommand is a pair of functions: ``_add_<name>(subparsers)`` declares its
 matplotlib) happen inside the commands that need them, so ``ladder`` and ``--help`` are quick.
 
 Exit status: 0 success; 1 some runs failed (they are recorded in ``runs.parquet``); 2 bad input
-(a usage error, an invalid scenario or override, an output folder that is not empty), in which
-case nothing is written; 130 interrupted. Errors go to stderr as ``retention-sim: error: ...``,
-never as a traceback.
+(a usage error, an invalid scenario or override, an output folder that is not empty, a folder that
+cannot be resumed here), in which case nothing is written; 130 interrupted (the message says how to
+resume). Errors go to stderr as ``retention-sim: error: ...``, never as a traceback.
 
-What does not live here: validation (`scenario.py` checks every key once), running (`runner.py`),
-the results format (`store.py`), statistics (`summary.py`) and drawing (`plots.py`).
+What does not live here: validation (`scenario.py` checks every key once), running (`runner.py`,
+`sweep.py`), the results format (`store.py`), statistics (`summary.py`) and drawing (`plots.py`).
 """
 
 from __future__ import annotations
@@ -297,9 +297,9 @@ def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run",
         help="run a scenario's replicates into a results folder",
-        description="Run the replicates of a scenario (the first point if it has a [sweep]) and "
-        "write a results folder: manifest.json, runs.parquet, timeseries/, summary.parquet, "
-        "summary.csv and figures/.",
+        description="Run the replicates of a scenario (the first point if it has a [sweep]): a "
+        "one-point sweep, written as `sweep` writes it (manifest.json, runs.parquet, "
+        "timeseries/, summary.parquet, summary.csv), plus figures/.",
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
     p.add_argument(
@@ -308,6 +308,12 @@ def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="results folder; must not exist or be empty "
         "(default results/<scenario name>/run-YYYYmmdd-HHMMSS)",
     )
+    _add_overrides(p)
+    _add_execution(p)
+    return p
+
+
+def _add_overrides(p: argparse.ArgumentParser) -> None:
     _add_set(p)
     # Passed on as overrides, so the scenario schema validates them like any other key.
     p.add_argument("--replicates", metavar="N", help="override scenario.replicates")
@@ -315,8 +321,45 @@ def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--engine", metavar="{" + ",".join(ENGINES) + "}", help="override scenario.engine"
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_execution(p: argparse.ArgumentParser) -> None:
+    from sim.sweep import BATCH_SIZE, EXECUTORS
+
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=None,
+        help="where runs execute: serial (this process), local (a process pool; the default) "
+        "or dask (--scheduler ADDRESS, or a local cluster started for the sweep)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="worker processes for local and a started dask cluster (default: one per CPU)",
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="address of a running dask scheduler (tcp://...)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=BATCH_SIZE,
+        metavar="N",
+        help=f"runs per time-series part, at most (default {BATCH_SIZE})",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def _run_overrides(args: argparse.Namespace) -> list[str]:
@@ -331,171 +374,214 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
-def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    import os
+def _checked_out(args: argparse.Namespace) -> Path | None:
+    """``--out`` if given, checked to be absent or empty before any work starts."""
+    from sim.store import OutputExistsError, check_out_dir
 
-    from sim.store import OutputExistsError, check_out_dir, default_out_dir
-
-    scenario = _load(args.scenario, _run_overrides(args))
-    values = scenario.sweep.points()[0] if scenario.sweep is not None else {}
-    out = Path(args.out) if args.out else default_out_dir(scenario.name, "run")
-    if args.out:  # a default name is made unique when the folder is created
-        try:
-            check_out_dir(out)
-        except OutputExistsError as err:
-            raise CliError(str(err)) from None
-    if values:
-        swept = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        _note(
-            f"{args.scenario} has a [sweep] of {len(scenario.sweep.points())} points; "
-            f"`run` runs the first ({swept})"
-        )
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import pandas as pd
-    from tqdm import tqdm
-
-    from sim.plots import customers_and_revenue
-    from sim.runner import replicate_seeds, run_replicates
-    from sim.store import ResultsWriter, git_info, package_versions
-    from sim.summary import final_table, replicate_summary
-
-    seeds = replicate_seeds(scenario)
-    manifest = {
-        "kind": "run",
-        "scenario": scenario.to_dict(),
-        "scenario_file": args.scenario,
-        "engine": scenario.engine,
-        "root_seed": scenario.seed,
-        "swept_keys": list(values),
-        "points": [values],
-        "run_seeds": seeds,
-        "counts": _counts(scenario.replicates, done=0, failed=0, parts=0),
-        "versions": package_versions(),
-        "git": git_info(),
-        "command": shlex.join([PROG, *argv]),
-        "argv": [PROG, *argv],
-        "cwd": os.getcwd(),
-    }
+    if not args.out:
+        return None  # a default, time-stamped name is made unique when the folder is created
     try:
-        writer = ResultsWriter.create(out, manifest, unique=args.out is None)
+        check_out_dir(args.out)
     except OutputExistsError as err:
         raise CliError(str(err)) from None
-    except OSError as err:
-        raise CliError(f"cannot create output folder {out}: {err.strerror or err}") from None
+    return Path(args.out)
 
-    started = time.perf_counter()
-    records: list[dict[str, Any]] = []
-    frames: list[pd.DataFrame] = []
-    progress = tqdm(
-        run_replicates(scenario),
-        total=scenario.replicates,
-        desc=scenario.name,
-        unit="run",
-        file=sys.stderr,
-        disable=args.quiet,
-        dynamic_ncols=True,
-    )
+
+def _execute(
+    args: argparse.Namespace,
+    argv: list[str],
+    scenario: Scenario | None,
+    out: Path | None,
+    *,
+    kind: str,
+    resume: bool = False,
+) -> Any:
+    """`sim.sweep.run_sweep` with the command line's options; its failures as CliErrors."""
+    from sim.store import IncompatibleResultsError, OutputExistsError
+    from sim.sweep import SweepAborted, SweepInterrupted, run_sweep
+
+    executor = args.executor or ("dask" if args.scheduler else "local")
+    if args.scheduler and executor != "dask":
+        raise CliError(f"--scheduler goes with --executor dask, not --executor {executor}")
     try:
-        for record, frame, _error_text in progress:
-            records.append(record)
-            if frame is not None:
-                frames.append(frame)
-    except KeyboardInterrupt:
-        # Keep what finished: its rows go into a part, so "done" in runs.parquet stays true.
-        progress.close()
-        if frames:
-            writer.write_part(pd.concat(frames, ignore_index=True))
-        writer.write_runs(pd.DataFrame(records))
-        failed = sum(r["status"] != "done" for r in records)
-        writer.finish(
-            "interrupted",
-            counts=_counts(scenario.replicates, len(records) - failed, failed, int(bool(frames))),
+        return run_sweep(
+            scenario,
+            out,
+            executor=executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=resume,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            kind=kind,
+            command=[PROG, *argv],
         )
-        raise CliError(
-            f"interrupted after {len(records)} of {scenario.replicates} runs; "
-            f"the finished runs are in {writer.path}",
-            code=130,
-        ) from None
-    finally:
-        progress.close()
-    elapsed = time.perf_counter() - started
+    except (OutputExistsError, IncompatibleResultsError) as err:
+        raise CliError(str(err)) from None
+    except SweepInterrupted as err:
+        raise CliError(str(err), code=130) from None
+    except SweepAborted as err:
+        raise CliError(str(err), code=1) from None
+    except FileNotFoundError as err:
+        raise CliError(str(err)) from None
+    except OSError as err:
+        where = f"dask scheduler {args.scheduler}" if args.scheduler else "the results folder"
+        raise CliError(f"cannot use {where}: {err.strerror or err}") from None
 
-    timeseries = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    parts = 0
-    if frames:
-        writer.write_part(timeseries)
-        parts = 1
-    writer.write_runs(pd.DataFrame(records))
-    writer.write_summary(replicate_summary(timeseries))
-    if frames:
-        title = f"{scenario.name}: customers and revenue per firm"
-        if values:
-            title += " (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")"
-        title += f"\nmean and 95% confidence band over {len(frames)} replicates"
-        writer.save_figure(customers_and_revenue(timeseries, title=title), "customers_and_revenue")
-    failed = sum(r["status"] != "done" for r in records)
-    writer.finish(
-        "done_with_failures" if failed else "done",
-        counts=_counts(scenario.replicates, len(records) - failed, failed, parts),
-        run_time_s=round(elapsed, 3),
+
+def _report(result: Any, started: float, *, by_point: bool) -> int:
+    """Print the end-of-run table and where the results are; return the exit status."""
+    m = result.manifest
+    counts = result.counts
+    scenario = m["scenario"]["scenario"]
+    executor = m.get("executor") or {}
+    workers = executor.get("workers")
+    ran = f"executor {executor.get('name', '-')}" + (
+        f" ({workers} worker{'s' * (workers != 1)})" if workers and workers > 1 else ""
     )
-
+    if m.get("resumes"):
+        ran = f"resumed ({m['resumes'][-1]['runs']} runs), " + ran
+    size = f"{counts['runs']} run{'s' * (counts['runs'] != 1)} ({counts['points']} points x "
+    size += f"{counts['replicates']} replicates)"
+    if not by_point:
+        size = f"{counts['replicates']} replicate{'s' * (counts['replicates'] != 1)}"
     print(
-        f"{scenario.name}: {len(records)} replicate{'s' * (len(records) != 1)} x "
-        f"{scenario.months} months, "
-        f"engine {scenario.engine}, {elapsed:.1f} s"
+        f"{scenario['name']}: {size} x {scenario['months']} months, engine {scenario['engine']}, "
+        f"{ran}, {time.perf_counter() - started:.1f} s"
     )
-    if frames:
-        fees = {f.name: f.monthly_fee for f in scenario.firms}
-        table = final_table(timeseries, fees, scenario.finance.discount_rate, by=["firm"])
-        print(_format_final(table))
-    print(f"results: {writer.path}")
-    if failed:
-        first = next(r for r in records if r["status"] != "done")
+    table = result.table
+    if len(table):
+        keys = list(m["swept_keys"]) if by_point else []
+        print(_format_final(table, keys))
+    print(f"results: {result.path}")
+    if counts["failed"]:
+        runs = result.runs
+        first = runs[runs["status"] != "done"].iloc[0]
         _error(
-            f"{failed} of {len(records)} runs failed (first: {first['run_id']}: "
-            f"{first['error']}); see {writer.path / 'runs.parquet'}"
+            f"{counts['failed']} of {counts['runs']} runs failed (first: {first['run_id']}: "
+            f"{first['error']}); see {result.path / 'runs.parquet'}; "
+            f"`{PROG} sweep --resume {shlex.quote(str(result.path))}` runs them again"
         )
         return 1
     return 0
 
 
-def _counts(replicates: int, done: int, failed: int, parts: int) -> dict[str, int]:
-    return {
-        "points": 1,
-        "replicates": replicates,
-        "runs": replicates,
-        "done": done,
-        "failed": failed,
-        "parts": parts,
-    }
+def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.sweep import first_point
+
+    scenario = _load(args.scenario, _run_overrides(args))
+    out = _checked_out(args)
+    if scenario.sweep is not None:
+        values = scenario.sweep.points()[0]
+        swept = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        _note(
+            f"{args.scenario} has a [sweep] of {len(scenario.sweep.points())} points; "
+            f"`run` runs the first ({swept}); `{PROG} sweep` runs them all"
+        )
+    started = time.perf_counter()
+    result = _execute(args, argv, first_point(scenario), out, kind="run")
+    if result.counts["done"]:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from sim.plots import customers_and_revenue
+        from sim.store import save_figure
+
+        values = result.manifest["points"][0]
+        done = result.counts["done"]
+        title = f"{scenario.name}: customers and revenue per firm"
+        if values:
+            title += " (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")"
+        title += f"\nmean and 95% confidence band over {done} replicates"
+        figure = customers_and_revenue(result.timeseries, title=title)
+        save_figure(result.path, figure, "customers_and_revenue")
+    return _report(result, started, by_point=False)
 
 
-def _format_final(table: Any) -> str:
+# --------------------------------------------------------------------------------------------
+# sweep
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "sweep",
+        help="run every point of a scenario's [sweep], with replicates; or resume one",
+        description="Run every (point, replicate) of a scenario's [sweep] into a results folder "
+        "(manifest.json, runs.parquet, timeseries/part-*.parquet, summary.parquet, summary.csv). "
+        "A failing run is recorded and the others go on (exit status 1). After Ctrl-C, kill -9 "
+        "or a crash, --resume DIR runs only what is missing; the rows then equal those of an "
+        "uninterrupted sweep.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario TOML file")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder; must not exist or be empty "
+        "(default results/<scenario name>/sweep-YYYYmmdd-HHMMSS)",
+    )
+    where.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the sweep in DIR (its scenario is read from DIR/manifest.json)",
+    )
+    _add_overrides(p)
+    _add_execution(p)
+    return p
+
+
+def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    started = time.perf_counter()
+    if args.resume:
+        changes = _run_overrides(args)
+        if args.scenario or changes:
+            raise CliError(
+                "--resume DIR continues DIR's own scenario (from its manifest.json): give no "
+                "SCENARIO, --set, --replicates, --seed or --engine with it"
+            )
+        result = _execute(args, argv, None, Path(args.resume), kind="sweep", resume=True)
+    else:
+        if not args.scenario:
+            raise CliError("give a SCENARIO file to sweep, or --resume DIR")
+        scenario = _load(args.scenario, _run_overrides(args))
+        out = _checked_out(args)
+        result = _execute(args, argv, scenario, out, kind="sweep")
+    return _report(result, started, by_point=True)
+
+
+FINAL_ROWS = 60  # rows of the end-of-run table printed; the rest are in summary.csv
+
+
+def _format_final(table: Any, keys: Sequence[str] = ()) -> str:
+    """The end-of-run table (`sim.summary.final_table`) as text, one row per point and firm."""
     month = int(table["month"].iloc[0]) if len(table) else 0
     header = (
+        *keys,
         "firm",
         f"customers (month {month})",
         "retention (monthly)",
         "revenue (monthly)",
         "CLV per initial customer",
     )
+    shown = table.head(FINAL_ROWS)
     rows = [
         [
-            str(row.firm),
-            _number(row.customers),
-            _percent(row.retention_rate, 1),
-            _number(row.revenue, 0),
-            _number(row.clv_per_initial_customer, 2),
+            *(str(row[k]) for k in keys),
+            str(row["firm"]),
+            _number(row["customers"]),
+            _percent(row["retention_rate"], 1),
+            _number(row["revenue"], 0),
+            _number(row["clv_per_initial_customer"], 2),
         ]
-        for row in table.itertuples()
+        for _, row in shown.iterrows()
     ]
+    first = len(keys) + 1
+    text = format_table(header, rows, numeric=set(range(first, first + 4)))
     n = int(table["replicates"].max()) if len(table) else 0
-    note = f"means over {n} replicate{'s' * (n != 1)}" if n else ""
-    return format_table(header, rows, numeric={1, 2, 3, 4}) + (f"\n({note})" if note else "")
+    notes = [f"means over {n} replicate{'s' * (n != 1)}"] if n else []
+    if len(table) > len(shown):
+        notes.append(f"first {len(shown)} of {len(table)} rows; every point is in summary.csv")
+    return text + (f"\n({'; '.join(notes)})" if notes else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -763,6 +849,7 @@ COMMANDS: dict[
     ],
 ] = {
     "run": (_add_run, _cmd_run),
+    "sweep": (_add_sweep, _cmd_sweep),
     "ladder": (_add_ladder, _cmd_ladder),
     "validate": (_add_validate, _cmd_validate),
     "check": (_add_check, _cmd_check),

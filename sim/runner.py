@@ -1,14 +1,17 @@
-"""Running the model: `simulate` (one run) and `run_replicates` (a scenario's replicates).
+"""Running the model once: `simulate`, and the seeds and ids of a sweep's runs.
 
 A run is a plain function of a validated scenario and an integer seed, returning the MODEL.md
-frame; the CLI, notebooks, the app, sweeps and tests all call `simulate`. Nothing here writes
-files (that is `store.py`) or draws figures (`plots.py`).
+frame; the CLI, notebooks, the app, sweeps and tests all call `simulate`. Also here: the run seeds
+of a scenario (`replicate_seeds`, spawned in a fixed (point, replicate) order) and run ids
+(`run_id`).
+
+What does not live here: running many runs (`sweep.py`: executors, batching, resume), writing
+files (`store.py`), drawing figures (`plots.py`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,12 @@ import pandas as pd
 from sim.scenario import ENGINES, Scenario, load_scenario, spawn_seeds
 
 
-def _engine(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
+def engine_function(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
+    """The function ``(scenario, seed) -> frame`` of an engine, importing the engine.
+
+    Raises:
+        ValueError: not one of `sim.scenario.ENGINES`.
+    """
     if name == "agents":
         from sim.model import RetentionModel
 
@@ -56,7 +64,7 @@ def simulate(
         scenario = load_scenario(scenario)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return _engine(engine or scenario.engine)(scenario, seed)
+    return engine_function(engine or scenario.engine)(scenario, seed)
 
 
 def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
@@ -70,39 +78,3 @@ def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
 def run_id(point: int, replicate: int) -> str:
     """Stable, readable run id: ``p0007-r012``."""
     return f"p{point:04d}-r{replicate:03d}"
-
-
-def run_replicates(
-    scenario: Scenario, *, engine: str | None = None
-) -> Iterator[tuple[dict[str, Any], pd.DataFrame | None, str]]:
-    """Run the replicates of a scenario's first point, one after another.
-
-    Yields, per replicate, a run record (run_id, replicate, seed, status, error, duration_s),
-    the run's frame with ``run_id``, ``replicate`` and ``seed`` in front (None if it failed), and
-    the error text ("" if none). A failing run does not stop the others.
-    """
-    values, point = scenario.points()[0]
-    run = _engine(engine or point.engine)  # imported once, outside the timed runs
-    for replicate, seed in enumerate(replicate_seeds(scenario)[0]):
-        record: dict[str, Any] = {
-            "run_id": run_id(0, replicate),
-            "replicate": replicate,
-            "seed": seed,
-        }
-        record.update(values)
-        started = time.perf_counter()
-        try:
-            frame = run(point, seed)
-            error = ""
-        except Exception as err:
-            frame, error = None, f"{type(err).__name__}: {err}"
-        record["status"] = "failed" if error else "done"
-        record["error"] = error
-        record["duration_s"] = time.perf_counter() - started
-        if frame is not None:
-            frame.insert(0, "seed", seed)
-            frame.insert(0, "replicate", replicate)
-            frame.insert(0, "run_id", record["run_id"])
-            for key, value in values.items():
-                frame[key] = value
-        yield record, frame, error

@@ -1,4 +1,4 @@
-"""sim/cli.py: `retention-sim run | ladder | validate`, end to end into tmp_path."""
+"""sim/cli.py: `retention-sim run | sweep | ladder | validate`, end to end into tmp_path."""
 
 import json
 import subprocess
@@ -13,7 +13,7 @@ import sim.store
 from sim.cli import main
 from sim.runner import replicate_seeds, simulate
 from sim.scenario import load_scenario
-from sim.store import RUNS_COLUMNS, load_results
+from sim.store import FORMAT_VERSION, RUNS_COLUMNS, load_results
 
 SMALL = """\
 [scenario]
@@ -275,6 +275,8 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
         "--out",
         str(out),
         "--quiet",
+        "--executor",
+        "serial",
         "--seed",
         "7",
         "--set",
@@ -296,8 +298,9 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     ]
     results = load_results(out)
     m = results.manifest
-    assert m["format_version"] == 1 and m["kind"] == "run" and m["status"] == "done"
+    assert m["format_version"] == FORMAT_VERSION and m["kind"] == "run" and m["status"] == "done"
     assert m["scenario"] == json.loads(json.dumps(scenario.to_dict()))
+    assert load_scenario(m["scenario_input"]) == scenario
     assert m["scenario"]["churn"]["base_prob"] == 0.01
     assert m["root_seed"] == 7
     assert m["run_seeds"] == replicate_seeds(scenario)
@@ -309,8 +312,10 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
         "runs": 3,
         "done": 3,
         "failed": 0,
+        "missing": 0,
         "parts": 1,
     }
+    assert m["executor"] == {"name": "serial", "workers": 1}
     assert set(m["versions"]) >= {"python", "sim", "mesa", "numpy", "pandas", "pyarrow"}
     assert m["git"] is None or set(m["git"]) == {"commit", "dirty"}
     assert m["argv"] == ["retention-sim", *argv]
@@ -319,7 +324,7 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     runs = results.runs
     assert runs.columns.tolist() == list(RUNS_COLUMNS)
     assert runs["run_id"].tolist() == ["p0000-r000", "p0000-r001", "p0000-r002"]
-    assert runs["replicate"].tolist() == [0, 1, 2]
+    assert runs["replicate"].tolist() == [0, 1, 2] and runs["point"].tolist() == [0, 0, 0]
     assert runs["seed"].tolist() == replicate_seeds(scenario)[0]
     assert runs["status"].tolist() == ["done"] * 3 and runs["error"].tolist() == [""] * 3
     assert (runs["duration_s"] > 0).all()
@@ -328,6 +333,7 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
 
     summary = pd.read_parquet(out / "summary.parquet")
     assert summary.columns.tolist() == [
+        "point",
         "firm",
         "step",
         "metric",
@@ -347,7 +353,7 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     assert (out / "figures/customers_and_revenue.png").read_bytes()[:4] == b"\x89PNG"
 
     lines = stdout.splitlines()
-    assert lines[0].startswith("small: 3 replicates x 12 months, engine agents, ")
+    assert lines[0].startswith("small: 3 replicates x 12 months, engine agents, executor serial, ")
     assert lines[1].split()[:3] == ["firm", "customers", "(month"]
     good = ts[(ts["step"] == 12) & (ts["firm"] == "Good")]
     assert lines[3].split()[:2] == ["Good", f"{good['customers'].mean():,.1f}"]
@@ -361,6 +367,7 @@ def test_run_of_a_sweep_scenario_runs_its_first_point(small, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(sweep), "--out", str(out), "--quiet", "--replicates", "2"]) == 0
     assert "runs the first (churn.leave_prob=0.25)" in capsys.readouterr().err
+    assert load_results(out).manifest["executor"] == {"name": "local", "workers": 2}
     results = load_results(out)
     assert results.manifest["swept_keys"] == ["churn.leave_prob"]
     assert results.manifest["points"] == [{"churn.leave_prob": 0.25}]
@@ -368,7 +375,9 @@ def test_run_of_a_sweep_scenario_runs_its_first_point(small, tmp_path, capsys):
     assert results.runs["churn.leave_prob"].tolist() == [0.25, 0.25]
     assert set(results.timeseries["churn.leave_prob"]) == {0.25}
     summary = pd.read_parquet(out / "summary.parquet")
-    assert summary.columns[:3].tolist() == ["churn.leave_prob", "firm", "step"]
+    assert summary.columns[:4].tolist() == ["point", "churn.leave_prob", "firm", "step"]
+    # the seeds are those of the first point of the full sweep
+    assert results.runs["seed"].tolist() == replicate_seeds(load_scenario(sweep), 2)[0][:2]
 
 
 def test_default_out_dir_is_per_scenario_and_never_collides(small, tmp_path, monkeypatch, capsys):
@@ -384,7 +393,17 @@ def test_default_out_dir_is_per_scenario_and_never_collides(small, tmp_path, mon
     for _ in range(2):
         assert (
             main(
-                ["run", "small.toml", "--quiet", "--replicates", "1", "--set", "scenario.months=2"]
+                [
+                    "run",
+                    "small.toml",
+                    "--quiet",
+                    "--executor",
+                    "serial",
+                    "--replicates",
+                    "1",
+                    "--set",
+                    "scenario.months=2",
+                ]
             )
             == 0
         )
@@ -410,7 +429,7 @@ def test_failed_run_is_recorded_and_exits_1(small, tmp_path, monkeypatch, capsys
 
     monkeypatch.setattr(sim.runner, "simulate", flaky)
     out = tmp_path / "out"
-    assert main(["run", str(small), "--out", str(out), "--quiet"]) == 1
+    assert main(["run", str(small), "--out", str(out), "--quiet", "--executor", "serial"]) == 1
     err = capsys.readouterr().err
     expected = "1 of 3 runs failed (first: p0000-r001: RuntimeError: engine exploded)"
     assert f"retention-sim: error: {expected}" in err
@@ -481,8 +500,10 @@ def test_interrupted_run_keeps_the_finished_runs_and_exits_130(
 
     monkeypatch.setattr(sim.runner, "simulate", interrupted)
     out = tmp_path / "out"
-    assert main(["run", str(small), "--out", str(out), "--quiet"]) == 130
-    assert "interrupted after 1 of 3 runs" in capsys.readouterr().err
+    assert main(["run", str(small), "--out", str(out), "--quiet", "--executor", "serial"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 1 of 3 runs" in err
+    assert f"resume with: retention-sim sweep --resume {out}" in err
     results = load_results(out)
     assert results.manifest["status"] == "interrupted"
     assert results.runs["run_id"].tolist() == ["p0000-r000"]
