@@ -65,6 +65,7 @@ LAYOUTS = (SIDE_BY_SIDE, COMPETING)
 LAYOUT_LABELS = {SIDE_BY_SIDE: "Same market, side by side", COMPETING: "Competing in one market"}
 CHURN_LABELS = {"fixed": "91% rule", "tarp": "TARP complaints", "strikes": "Strikes"}
 FIRM_LETTERS = "ABC"
+AS_DELIVERED = "the rung delivered"
 MAX_FIRMS = len(FIRM_LETTERS)
 
 # What happened to a person this month: the dots' categories, in legend order.
@@ -117,6 +118,11 @@ class Settings:
         seed: the run seed, shared by every market.
         monthly_fee: what each customer pays a month, the same at every firm.
         switch_prob: competing firms: chance a leaver joins a competitor at once.
+        recognised_start: the rung the market recognises every firm at in month 0 ("" = the
+            rung it delivers). Below the delivered rung, the firm climbs one rung at a time as
+            it sustains delivery (world class: five years); it matters to prospects choosing
+            between competing firms.
+        overrides: further scenario keys, dotted (``(("customers.tolerance", 1.0),)``).
     """
 
     ladder: str = "five"
@@ -130,6 +136,7 @@ class Settings:
     seed: int = 1
     monthly_fee: float = 30.0
     switch_prob: float = 0.3
+    recognised_start: str = ""
     overrides: tuple[tuple[str, Any], ...] = field(default=())
 
     @property
@@ -138,7 +145,12 @@ class Settings:
 
     def with_ladder(self, name: str) -> Settings:
         """These settings on another ladder; the firms move to that ladder's default rungs."""
-        return replace(self, ladder=name, rungs=default_rungs(get_ladder(name), len(self.rungs)))
+        return replace(
+            self,
+            ladder=name,
+            rungs=default_rungs(get_ladder(name), len(self.rungs)),
+            recognised_start="",
+        )
 
     def with_firms(self, n: int) -> Settings:
         """With ``n`` firms (1-3): new firms take the default rung for their position."""
@@ -180,6 +192,9 @@ class Settings:
                     "name": FIRM_LETTERS[i],
                     "service_level": self.rungs[i],
                     "monthly_fee": self.monthly_fee,
+                    **(
+                        {"recognised_start": self.recognised_start} if self.recognised_start else {}
+                    ),
                 }
                 for i in firms
             ],
@@ -774,6 +789,22 @@ def SettingsPanel(settings: Settings, on_settings: Callable[[Settings], None]):
             max=240,
             step=12,
             on_value=setter("months"),
+        )
+        ladder = s.ladder_obj
+        solara.Select(
+            label="recognised in month 0 as",
+            value=ladder[ladder.index(s.recognised_start)].label
+            if s.recognised_start
+            else AS_DELIVERED,
+            values=[AS_DELIVERED, *ladder.labels],
+            on_value=lambda label: on_settings(
+                replace(
+                    s,
+                    recognised_start=""
+                    if label == AS_DELIVERED
+                    else ladder.ids[ladder.labels.index(label)],
+                )
+            ),
         )
         solara.InputInt(
             label="seed",

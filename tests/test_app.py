@@ -219,3 +219,22 @@ def test_app_command_listens_on_loopback_by_default(capsys):
     assert "sim.app:Page" in command and "--production" in command
     assert main(["app", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_a_firm_recognised_below_its_rung_climbs_one_rung_at_a_time():
+    settings = app.Settings(
+        layout=app.COMPETING,
+        rungs=("good", "world_class"),
+        recognised_start="good",
+        market_size=200,
+        months=30,
+    )
+    model = app.WorkshopModel(settings)
+    status = model.firm_status(1)
+    assert (status["delivered"], status["recognised"]) == ("World class", "Good")
+    assert (status["next"], status["months_to_next"]) == ("Excellent", 24)
+    for _ in range(24):
+        model.step()
+    status = model.firm_status(1)
+    assert status["recognised"] == "Excellent"
+    assert (status["next"], status["months_to_next"]) == ("World class", 36)
