@@ -5,7 +5,7 @@ Started by ``retention-sim app`` (a Solara server on 127.0.0.1:8765 by default);
 and reset buttons; everything else on the page is drawn here:
 
 - the settings (sidebar): ladder, side by side or competing, number of firms, churn rule and leave
-  probability, referral probability, market size, months, seed;
+  probability, referral probability, market size, months, the rung recognised in month 0, seed;
 - one card per firm with its rung (a slider up the ladder), what it delivers and what the market
   recognises, and its numbers this month;
 - the individual people as dots coloured by what happened to them this month (delighted, met, bad
