@@ -14,7 +14,7 @@ How a sweep goes:
    existing scheduler or on a `LocalCluster` started for the sweep); any other
    ``concurrent.futures.Executor`` can be passed in. At most a few tasks per worker are in flight,
    and results are taken as they complete.
-3. Only this process (the driver) writes. It labels each run's frame (run_id, replicate, seed and
+3. Only this process (the driver) writes. It labels the runs' frames (run_id, replicate, seed and
    one column per swept key: `Plan.label`) and appends batches of runs to the results folder as
    numbered parts (`sim.store.ResultsWriter.write_part`); each part carries the records of the
    runs it commits, failed runs included. Memory is bounded by the batch size and the number of
@@ -188,15 +188,27 @@ class Plan:
         row = self.columns.iloc[point]
         return {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in self.keys}
 
-    def label(self, frame: pd.DataFrame, point: int, replicate: int, seed: int) -> pd.DataFrame:
-        """Put ``run_id``, ``replicate`` and ``seed`` in front of a run's rows and the swept keys
-        after them. The one place rows are labelled."""
-        frame.insert(0, "seed", np.int64(seed))
-        frame.insert(0, "replicate", np.int64(replicate))
-        frame.insert(0, "run_id", runner.run_id(point, replicate))
+    def label(self, frames: Sequence[pd.DataFrame], tasks: Sequence[Task]) -> pd.DataFrame:
+        """The rows of some runs, one after another, with ``run_id``, ``replicate`` and ``seed``
+        in front and one column per swept key after. The one place rows are labelled (once per
+        batch, column by column: it is the driver's main work per run).
+
+        Args:
+            frames: each run's frame, as `run_task` returns it.
+            tasks: the run of each frame.
+        """
+        rows = pd.concat(frames, ignore_index=True)
+        lengths = [len(f) for f in frames]
+        points = np.repeat([t.point for t in tasks], lengths)
+        rows.insert(0, "seed", np.repeat(np.array([t.seed for t in tasks], np.int64), lengths))
+        replicates = np.array([t.replicate for t in tasks], np.int64)
+        rows.insert(0, "replicate", np.repeat(replicates, lengths))
+        ids = np.array([t.run_id for t in tasks], dtype=object)
+        rows.insert(0, "run_id", pd.Series(np.repeat(ids, lengths)))
         for key in self.keys:
-            frame[key] = self.columns[key].iloc[point]
-        return frame
+            column = self.columns[key]
+            rows[key] = pd.Series(column.to_numpy()[points], dtype=column.dtype)
+        return rows
 
     def describe(self) -> dict[str, Any]:
         """The sweep's design, for the manifest."""
@@ -495,15 +507,17 @@ class _Batch:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
         self.frames: list[pd.DataFrame] = []
+        self.tasks: list[Task] = []  # the run of each frame
         self.rows = 0
         self.since = math.inf  # when the first run of the batch finished
 
-    def add(self, record: dict[str, Any], frame: pd.DataFrame | None) -> None:
+    def add(self, record: dict[str, Any], task: Task, frame: pd.DataFrame | None) -> None:
         if not self.records:
             self.since = time.monotonic()
         self.records.append(record)
         if frame is not None:
             self.frames.append(frame)
+            self.tasks.append(task)
             self.rows += len(frame)
 
     def full(self, batch_size: int) -> bool:
@@ -584,10 +598,8 @@ def _execute(
             raise
         except (Exception, cf.CancelledError) as err:
             record, frame = _failure(task, err), None
-        if frame is not None:
-            frame = plan.label(frame, task.point, task.replicate, task.seed)
         record.update(plan.swept(task.point))
-        batch.add(record, frame)
+        batch.add(record, task, frame)
         progress.add(record)
 
     def commit() -> None:
@@ -595,8 +607,8 @@ def _execute(
         if not batch.records:
             return
         with interrupts.protect():
-            frame = pd.concat(batch.frames, ignore_index=True) if batch.frames else pd.DataFrame()
-            writer.write_part(frame, runs=batch.records)
+            rows = plan.label(batch.frames, batch.tasks) if batch.frames else pd.DataFrame()
+            writer.write_part(rows, runs=batch.records)
             batch = _Batch()
 
     try:
@@ -668,15 +680,18 @@ def summarise(
     by = ["point", *plan.keys, "firm", "step"]
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in [*by, "metric", "n", "mean", "sd"]})
 
+    point_of = {run: int(record["point"]) for run, (record, _) in records.items()}
+
     @functools.lru_cache(maxsize=4)  # neighbouring points share parts
-    def part_rows(part: Path) -> pd.DataFrame:
-        return read_part(part, columns=_SUMMARY_COLUMNS)
+    def part_rows(part: Path) -> tuple[pd.DataFrame, np.ndarray]:
+        """A part's rows, and the point of each row."""
+        rows = read_part(part, columns=_SUMMARY_COLUMNS)
+        codes, runs = pd.factorize(rows["run_id"])
+        return rows, np.array([point_of[run] for run in runs], np.int64)[codes]
 
     def point_rows(point: int) -> pd.DataFrame:
-        parts = where[point]
-        ids = {run for runs in parts.values() for run in runs}
-        rows = pd.concat([f[f["run_id"].isin(ids)] for f in map(part_rows, parts)])
-        rows = rows.sort_values("run_id", kind="stable", ignore_index=True)
+        pieces = [rows[points == point] for rows, points in map(part_rows, where[point])]
+        rows = pd.concat(pieces).sort_values("run_id", kind="stable", ignore_index=True)
         rows.insert(0, "point", np.int64(point))
         for key in plan.keys:
             rows[key] = plan.columns[key].iloc[point]
