@@ -434,13 +434,14 @@ def _report(result: Any, started: float, *, by_point: bool) -> int:
     m = result.manifest
     counts = result.counts
     scenario = m["scenario"]["scenario"]
-    executor = m.get("executor") or {}
+    resumes = m.get("resumes") or []
+    executor = (resumes[-1]["executor"] if resumes else m.get("executor")) or {}
     workers = executor.get("workers")
     ran = f"executor {executor.get('name', '-')}" + (
         f" ({workers} worker{'s' * (workers != 1)})" if workers and workers > 1 else ""
     )
-    if m.get("resumes"):
-        ran = f"resumed ({m['resumes'][-1]['runs']} runs), " + ran
+    if resumes:
+        ran = f"resumed ({resumes[-1]['runs']} runs), " + ran
     size = f"{counts['runs']} run{'s' * (counts['runs'] != 1)} ({counts['points']} points x "
     size += f"{counts['replicates']} replicates)"
     if not by_point:

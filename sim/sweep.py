@@ -116,8 +116,9 @@ class SweepAborted(RuntimeError):
     def __init__(self, path: Path, done: int, runs: int, cause: BaseException):
         self.path, self.done, self.runs = Path(path), done, runs
         super().__init__(
-            f"the executor stopped working ({type(cause).__name__}: {cause}; did a worker run "
-            f"out of memory?) after {done} of {runs} runs; the finished runs are in {path}; "
+            f"the executor stopped working ({type(cause).__name__}: {str(cause).rstrip('.')}; "
+            f"did a worker run out of memory?) after {done} of {runs} runs; the finished runs "
+            f"are in {path}; "
             f"resume with: retention-sim sweep --resume {shlex.quote(str(path))}"
         )
 
@@ -421,6 +422,20 @@ def _stopper(pool: cf.ProcessPoolExecutor) -> Callable[[bool], None]:
 
 
 @contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C for a moment: processes started meanwhile ignore it for good (an ignored
+    signal stays ignored across exec, and Python then installs no handler of its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def _dask(n: int, workers: int | None, scheduler: str | None) -> Iterator[_Executor]:
     try:
         from dask.distributed import Client, LocalCluster
@@ -430,13 +445,14 @@ def _dask(n: int, workers: int | None, scheduler: str | None) -> Iterator[_Execu
         ) from err
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
+        with _sigint_ignored():  # inherited by the worker processes: Ctrl-C is the driver's
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
         client = Client(cluster)
         description = {"name": "dask", "workers": n, "scheduler": "LocalCluster"}
     else:
