@@ -90,6 +90,8 @@ class Person(mesa.Agent):
         self.cohort = False  # a month-0 customer who has never left its firm
         self.closed_until: dict[int, int] | None = None  # firm index -> last month closed to it
         self.neighbours: list[Person] | None = None  # on a network market
+        self.outcome = -1  # outcome of the latest experience (rules.BAD/MET/DELIGHTED)
+        self.outcome_month = -1  # the month of it (for watching agents, e.g. the workshop app)
 
     def is_closed_to(self, firm_index: int, month: int) -> bool:
         """Whether negative word of mouth keeps this person from joining the firm this month."""
@@ -106,11 +108,9 @@ class Person(mesa.Agent):
         rung = self.firm.draw_department(random)
         quality = random.gauss(rung.quality_mean, rung.quality_sd)
         quality = 0.0 if quality < 0.0 else 10.0 if quality > 10.0 else quality
-        return (
-            rung,
-            quality,
-            rules.experience_outcome(quality, self.expectation, tolerance),
-        )
+        self.outcome = rules.experience_outcome(quality, self.expectation, tolerance)
+        self.outcome_month = self.model.steps
+        return rung, quality, self.outcome
 
     def leaves_after_bad(
         self, rung: Rung, churn: Churn, month: int, random: _random.Random

@@ -20,8 +20,8 @@ readable agent engine (`sim.model.RetentionModel`), at workshop sizes (a month p
 people per market). Any change of a setting starts a new model at month 0 with the new settings.
 
 What happened to each person this month is not part of the model's frame, so `WatchedMarket`
-records it: it gives its people the class `WatchedPerson`, which notes each experience's outcome,
-and compares everybody's status before and after each month. Nothing in the engine changes.
+records it: each person notes the outcome of its latest experience (`Person.outcome` and
+`Person.outcome_month`), and the market compares everybody's status before and after each month.
 
 What does not live here: the rules (`rules.py`), the engines (`model.py`, `population.py`), the
 figures of results folders (`plots.py`).
@@ -50,7 +50,6 @@ from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
 from sim import rules
-from sim.agents import Person
 from sim.ladder import BUILTIN_LADDERS, Ladder, get_ladder
 from sim.model import RetentionModel
 from sim.plots import COLOURS, LINE_STYLES, MARKERS
@@ -214,19 +213,6 @@ class Settings:
         ]
 
 
-class WatchedPerson(Person):
-    """A `Person` that remembers the outcome of its latest experience and the month of it."""
-
-    outcome: int = -1
-    outcome_month: int = -1
-
-    def experience(self, random, tolerance):  # type: ignore[override]
-        rung, quality, outcome = super().experience(random, tolerance)
-        self.outcome = outcome
-        self.outcome_month = self.model.steps
-        return rung, quality, outcome
-
-
 class WatchedMarket(RetentionModel):
     """The agent engine, plus what happened to each person in the latest month.
 
@@ -238,8 +224,6 @@ class WatchedMarket(RetentionModel):
 
     def __init__(self, scenario: Scenario, seed: int):
         super().__init__(scenario, seed)
-        for person in self.people:
-            person.__class__ = WatchedPerson
         # No agent is created after this, so Mesa 3.3's class-level reference to the model can go
         # now (otherwise every reset would keep its markets alive).
         self.release()
