@@ -481,21 +481,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         )
     started = time.perf_counter()
     result = _execute(args, argv, first_point(scenario), out, kind="run")
-    if result.counts["done"]:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from sim.plots import customers_and_revenue
-        from sim.store import save_figure
-
-        values = result.manifest["points"][0]
-        done = result.counts["done"]
-        title = f"{scenario.name}: customers and revenue per firm"
-        if values:
-            title += " (" + ", ".join(f"{k} = {v}" for k, v in values.items()) + ")"
-        title += f"\nmean and 95% confidence band over {done} replicates"
-        figure = customers_and_revenue(result.timeseries, title=title)
-        save_figure(result.path, figure, "customers_and_revenue")
+    _draw(result)
     return _report(result, started, by_point=False)
 
 
@@ -547,7 +533,30 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         scenario = _load(args.scenario, _run_overrides(args))
         out = _checked_out(args)
         result = _execute(args, argv, scenario, out, kind="sweep")
+    _draw(result)
     return _report(result, started, by_point=True)
+
+
+def _draw(result: Any) -> None:
+    """The figures and the report of a finished run or sweep (`sim.report.write_report`).
+
+    A drawing failure is reported but does not change the runs' outcome: the data are written,
+    and ``retention-sim plot DIR`` can draw them again.
+    """
+    if not result.counts["done"]:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.report import write_report
+
+    try:
+        write_report(result)
+    except Exception as err:
+        _error(
+            f"the figures could not be drawn ({type(err).__name__}: {err}); "
+            f"`{PROG} plot {shlex.quote(str(result.path))}` tries again"
+        )
 
 
 FINAL_ROWS = 60  # rows of the end-of-run table printed; the rest are in summary.csv

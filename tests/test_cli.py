@@ -286,16 +286,21 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     stdout = capsys.readouterr().out
 
     scenario = load_scenario(small, overrides=["scenario.seed=7", "churn.base_prob=0.01"])
-    assert files(out) == [
+    written = files(out)
+    assert [f for f in written if not f.startswith("figures/")] == [
         "figures",
-        "figures/customers_and_revenue.png",
         "manifest.json",
+        "report.html",
+        "report.md",
         "runs.parquet",
         "summary.csv",
         "summary.parquet",
         "timeseries",
         "timeseries/part-00000.parquet",
     ]
+    for figure in ("customers_and_revenue", "retention", "revenue_and_profit", "flows"):
+        assert f"figures/{figure}.png" in written and f"figures/{figure}.svg" in written
+    assert "figures/customers_and_revenue.png" in (out / "report.md").read_text()
     results = load_results(out)
     m = results.manifest
     assert m["format_version"] == FORMAT_VERSION and m["kind"] == "run" and m["status"] == "done"
