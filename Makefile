@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/retention-sim run scenarios/baseline.toml
+	$(BIN)/retention-sim sweep scenarios/ladder.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
