@@ -450,7 +450,7 @@ def _dask(n: int, workers: int | None, scheduler: str | None) -> Iterator[_Execu
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=":0",
+                dashboard_address="127.0.0.1:0",  # loopback only, like the scheduler
                 silence_logs=logging.ERROR,
             )
         client = Client(cluster)
