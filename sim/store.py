@@ -103,6 +103,11 @@ class IncompatibleResultsError(ValueError):
     """A results folder cannot be continued here (format, numpy version or scenario differ)."""
 
 
+class CorruptResultsError(IncompatibleResultsError):
+    """A results folder's manifest or a completed part is not what this package writes (a
+    foreign or damaged file): it is refused, never interpreted another way."""
+
+
 # --------------------------------------------------------------------------------------------
 # Atomic file writing.
 
@@ -317,10 +322,22 @@ def part_paths(path: str | Path) -> list[Path]:
 
 
 def read_part_runs(part: str | Path) -> list[dict[str, Any]]:
-    """The run records a part commits (from its metadata; empty for a part without them)."""
-    meta = pq.read_schema(part).metadata or {}
-    raw = meta.get(PART_RUNS_KEY)
-    return json.loads(raw) if raw else []
+    """The run records a part commits (from its metadata; empty for a part without them).
+
+    Raises:
+        CorruptResultsError: the file is not a Parquet part (a foreign or damaged file).
+    """
+    try:
+        meta = pq.read_schema(part).metadata or {}
+        raw = meta.get(PART_RUNS_KEY)
+        records = json.loads(raw) if raw else []
+    except (pa.ArrowException, ValueError) as err:  # ArrowInvalid, JSON and UTF-8 errors
+        raise CorruptResultsError(f"{part} is not a readable results part: {err}") from None
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and "run_id" in r for r in records
+    ):
+        raise CorruptResultsError(f"{part} does not hold run records a results part holds")
+    return records
 
 
 def part_records(path: str | Path) -> dict[str, tuple[dict[str, Any], Path]]:
@@ -602,9 +619,20 @@ def runs_frame(records: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFr
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The folder's ``manifest.json`` as a dict."""
-    with (Path(path) / MANIFEST).open(encoding="utf-8") as fh:
-        return json.load(fh)
+    """The folder's ``manifest.json`` as a dict.
+
+    Raises:
+        CorruptResultsError: it is not a JSON object (a foreign or damaged file).
+    """
+    file = Path(path) / MANIFEST
+    try:
+        with file.open(encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except ValueError as err:  # JSON and UTF-8 errors
+        raise CorruptResultsError(f"{file} is not a results manifest: {err}") from None
+    if not isinstance(manifest, dict):
+        raise CorruptResultsError(f"{file} is not a results manifest (not a JSON object)")
+    return manifest
 
 
 def read_timeseries(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
