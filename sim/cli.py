@@ -425,8 +425,16 @@ def _execute(
     except FileNotFoundError as err:
         raise CliError(str(err)) from None
     except OSError as err:
-        where = f"dask scheduler {args.scheduler}" if args.scheduler else "the results folder"
-        raise CliError(f"cannot use {where}: {err.strerror or err}") from None
+        reason = err.strerror or err
+        if args.scheduler:
+            raise CliError(f"cannot use dask scheduler {args.scheduler}: {reason}") from None
+        message = f"cannot use the results folder {out}: {reason}" if out else reason
+        if out is not None and (out / "manifest.json").is_file():
+            message += (
+                "; the finished runs are kept: once that is mended, "
+                f"`{PROG} sweep --resume {shlex.quote(str(out))}` continues"
+            )
+        raise CliError(message) from None
 
 
 def _report(result: Any, started: float, *, by_point: bool) -> int:

@@ -251,7 +251,7 @@ def test_a_failed_part_write_stops_cleanly_and_a_resume_completes(
     error, message, tiny, reference, tmp_path, monkeypatch, capsys
 ):
     """Documented behaviour: `run_sweep` raises the OSError itself; the CLI exits 2 with
-    ``cannot use the results folder: <reason>``. The completed parts stay, the failed part
+    ``cannot use the results folder DIR: <reason>`` and how to resume. The completed parts stay, the failed part
     leaves no file behind, and ``sweep --resume`` finishes the sweep."""
     real = sim.store.pq.write_table
     calls = []
@@ -270,7 +270,8 @@ def test_a_failed_part_write_stops_cleanly_and_a_resume_completes(
     argv = ["sweep", "--executor", "serial", "--batch-size", "1", "--quiet"]
     assert main([*argv[:1], str(tiny_file(tmp_path)), "--out", str(out), *argv[1:]]) == 2
     err = capsys.readouterr().err
-    assert f"retention-sim: error: cannot use the results folder: {message}" in err
+    assert f"retention-sim: error: cannot use the results folder {out}: {message}" in err
+    assert f"retention-sim sweep --resume {out}` continues" in err
     assert "Traceback" not in err
     assert len(part_paths(out)) == 3 and not temporaries(out)
     for part in part_paths(out):
