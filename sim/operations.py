@@ -10,8 +10,12 @@ a measurable figure. This module holds the pure operations-research formulas for
   from stock, for normally distributed demand under a reorder-point policy:
   `cycle_service_level`, `fill_rate` (with `standard_normal_loss`).
 
-Everything here is a plain function of numbers: nothing runs or reads the model. Wiring these
-figures into the simulation (e.g. deriving a department's rung from its staffing) is a later step.
+Everything here is a plain function of numbers: nothing runs or reads the model. The engines
+call `queue_month` once per firm with a contact centre and month: from the month's calls it gives
+the chance that a call waits past the customer's patience (a bad experience, step 2 of
+docs/model.md) and the month's reported figures (answered within target, mean wait). The small
+formulas it combines (offered traffic, the tail of the wait) are rules in `sim.rules`, shared with
+nothing else; the scenario keys are in `sim.scenario` (`ContactCentre`, `Inventory`).
 
 Erlang C is computed through the Erlang B recursion ``B(0) = 1``,
 ``B(k) = A B(k-1) / (k + A B(k-1))`` and ``C = n B / (n - A (1 - B))``: no factorials or powers,
@@ -22,17 +26,22 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import overload
+from dataclasses import dataclass
+from typing import Protocol, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sim import rules
+
 __all__ = [
+    "QueueMonth",
     "agents_needed",
     "average_speed_of_answer",
     "cycle_service_level",
     "erlang_c",
     "fill_rate",
+    "queue_month",
     "service_level",
     "standard_normal_loss",
 ]
@@ -232,6 +241,81 @@ def agents_needed(
         c = k * b / (k - a_ * (1.0 - b))
         if 1.0 - c * math.exp(-(k - a_) * target / aht) >= g:
             return k
+
+
+# --- one month of a firm's contact centre -------------------------------------------------------
+
+
+class QueueSpec(Protocol):
+    """What `queue_month` reads of a contact centre (`sim.scenario.ContactCentre` has it)."""
+
+    agents: int
+    aht_seconds: float
+    target_seconds: float
+    open_hours_per_month: float
+    patience_seconds: float
+
+
+@dataclass(frozen=True)
+class QueueMonth:
+    """A contact centre's month, from its calls (Erlang C at the month's offered traffic).
+
+    Attributes:
+        calls: the month's calls (the firm's interactions).
+        traffic_erlangs: offered traffic A, Erlangs.
+        stable: whether ``A < agents``; if not, the queue is unstable (the wait grows without
+            bound).
+        late_prob: the chance a call waits longer than the customer's patience, 0-1 (1 when
+            unstable, 0 without calls).
+        answered_within_target: the share of the month's calls answered within the target time,
+            0-1 (0 when unstable, NaN without calls).
+        mean_wait_seconds: the mean wait before answer (ASA), seconds (NaN when unstable or
+            without calls).
+    """
+
+    calls: int
+    traffic_erlangs: float
+    stable: bool
+    late_prob: float
+    answered_within_target: float
+    mean_wait_seconds: float
+
+
+def queue_month(calls: int, centre: QueueSpec) -> QueueMonth:
+    """One month of a contact centre: its traffic and the Erlang C figures that follow.
+
+    ``A = calls x aht / (open hours x 3600)`` (`sim.rules.offered_traffic`). With ``A < agents``:
+    ``C = erlang_c(A, agents)``, the chance of waiting past the patience
+    ``C exp(-(agents - A) patience / aht)`` (`sim.rules.late_probability`), the share answered
+    within the target ``1 - C exp(-(agents - A) target / aht)`` and the mean wait
+    ``C aht / (agents - A)``. With ``A >= agents`` the queue is unstable: every call waits past
+    the patience, none is answered within the target and the mean wait is undefined (NaN).
+
+    Args:
+        calls: the month's calls (>= 0).
+        centre: the contact centre (agents, aht_seconds, target_seconds, open_hours_per_month,
+            patience_seconds).
+
+    Returns:
+        The month's `QueueMonth`.
+    """
+    n, aht = centre.agents, centre.aht_seconds
+    traffic = float(rules.offered_traffic(calls, aht, centre.open_hours_per_month))
+    if calls == 0:
+        return QueueMonth(calls, traffic, True, 0.0, math.nan, math.nan)
+    if not rules.queue_stable(traffic, n):
+        return QueueMonth(calls, traffic, False, 1.0, 0.0, math.nan)
+    c = float(erlang_c(traffic, n))
+    late = float(rules.late_probability(c, traffic, n, aht, centre.patience_seconds))
+    slow = float(rules.late_probability(c, traffic, n, aht, centre.target_seconds))
+    return QueueMonth(
+        calls=calls,
+        traffic_erlangs=traffic,
+        stable=True,
+        late_prob=late,
+        answered_within_target=1.0 - slow,
+        mean_wait_seconds=c * aht / (n - traffic),
+    )
 
 
 # --- reorder-point inventory --------------------------------------------------------------------

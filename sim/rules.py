@@ -11,6 +11,10 @@ Codes used by both engines:
 - TARP case: 0 silent, 1 complained and unresolved, 2 resolved slowly, 3 resolved quickly (the
   index into ``churn.tarp_stay``);
 - person status: ``CUSTOMER``, ``PROSPECT``, ``AWAY``, ``GONE``.
+
+The operational rules at the end (a firm's contact-centre queue and stock-outs; step 2) take the
+Erlang C probability of waiting as an argument: computing it (a recursion over agents) belongs to
+`sim.operations`.
 """
 
 from __future__ import annotations
@@ -121,3 +125,70 @@ def largest_remainder(total: int, shares: list[float]) -> list[int]:
     for i in order[: total - sum(counts)]:
         counts[i] += 1
     return counts
+
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def offered_traffic(calls: T, aht_seconds: float, open_hours_per_month: float) -> T:
+    """Step 2 (contact centre): the month's offered traffic in Erlangs.
+
+    The month's calls arrive evenly over the centre's open hours, so the traffic is the work they
+    bring per second open: ``calls x aht_seconds / (open_hours_per_month x 3600)``.
+
+    Args:
+        calls: calls in the month (the firm's interactions), >= 0.
+        aht_seconds: average handling time, seconds (> 0).
+        open_hours_per_month: hours the centre is open in the month (> 0).
+
+    Returns:
+        The offered traffic A, in Erlangs (busy agents needed on average).
+    """
+    return calls * aht_seconds / (open_hours_per_month * SECONDS_PER_HOUR)
+
+
+def queue_stable(traffic_erlangs: T, agents: int) -> T:
+    """Step 2 (contact centre): whether an Erlang C queue settles, ``traffic < agents``.
+
+    At or above it calls arrive at least as fast as the agents can answer them, and the wait
+    grows without bound.
+    """
+    return traffic_erlangs < agents
+
+
+def late_probability(
+    wait_probability: T, traffic_erlangs: T, agents: int, aht_seconds: float, wait_seconds: float
+) -> T:
+    """Step 2 (contact centre): the chance a call waits longer than ``wait_seconds`` (Erlang C).
+
+    ``P(wait > w) = C x e^(-(agents - traffic) w / aht)``, with ``C`` = P(wait > 0), the Erlang C
+    probability of waiting. Valid for a stable queue (``traffic < agents``).
+
+    Args:
+        wait_probability: ``C``, the Erlang C probability that a call waits at all, 0-1.
+        traffic_erlangs: offered traffic A, Erlangs (< agents).
+        agents: agents answering calls.
+        aht_seconds: average handling time, seconds (> 0).
+        wait_seconds: the wait w, seconds (>= 0): the customer's patience, or the answer-time
+            target (then ``1 - late_probability`` is the share answered within the target).
+
+    Returns:
+        ``P(wait > w)``, 0-1.
+    """
+    return wait_probability * math.e ** (-(agents - traffic_erlangs) * wait_seconds / aht_seconds)
+
+
+def bad_after_operations(outcome: T, late: T, stockout: T) -> T:
+    """Step 2 (operations): a call that waits past the customer's patience, or an interaction
+    that meets a stock-out, is a bad experience whatever its quality; otherwise the outcome
+    stands.
+
+    Args:
+        outcome: the zone-of-tolerance outcome (``BAD``, ``MET`` or ``DELIGHTED``).
+        late: whether the call waited past the customer's patience (bool).
+        stockout: whether the interaction met a stock-out (bool).
+
+    Returns:
+        ``BAD`` (0) where ``late`` or ``stockout``, else ``outcome``, elementwise.
+    """
+    return outcome * (1 - ((late + stockout) > 0))

@@ -6,8 +6,11 @@ type and range against `SCHEMA`, and returns a frozen `Scenario`. Any problem ra
 `ScenarioError`, whose message names the file, the key and what is allowed. Nothing downstream
 re-checks raw input.
 
-Also here: the `[sweep]` table (full-factorial grid of dotted keys -> lists of values), its
-expansion into validated points, and the spawning of run seeds from the master seed.
+Also here: a firm's operational sub-tables (``[firms.contact_centre]``, ``[firms.inventory]``,
+checked against `CONTACT_CENTRE_SCHEMA` and `INVENTORY_SCHEMA`; an inventory given by its
+reorder-point policy gets its fill rate from `sim.operations.fill_rate` once, here), the
+`[sweep]` table (full-factorial grid of dotted keys -> lists of values), its expansion into
+validated points, and the spawning of run seeds from the master seed.
 
 What does not live here: the model's rules (`rules.py`), the ladders' values (`ladder.py`), running
 anything (`runner.py`).
@@ -36,6 +39,7 @@ from sim.ladder import (
     Rung,
     get_ladder,
 )
+from sim.operations import fill_rate
 
 ENGINES = ("agents", "population")
 CHURN_RULES = ("fixed", "tarp", "strikes")
@@ -104,6 +108,13 @@ def nonneg(v: Any) -> float:
 
 def finite(v: Any) -> float:
     return _number(v, None, None, "a finite number")
+
+
+def positive(v: Any) -> float:
+    x = _number(v, 0.0, None, "a number > 0")
+    if x <= 0.0:
+        raise _Bad(f"must be a number > 0, got {v!r}")
+    return x
 
 
 def quality(v: Any) -> float:
@@ -225,7 +236,33 @@ FIRM_SCHEMA: dict[str, Key] = {
     "share": Key(nonneg, 1.0, "relative share of the initial customers"),
     "recognised_start": Key(text, None, "rung id recognised at month 0 (default: delivered)"),
     "schedule": Key(lambda v: v, (), "[{month = M, service_level = ... | departments = {...}}]"),
+    "contact_centre": Key(
+        lambda v: v, None, "[firms.contact_centre] table (see below); none by default"
+    ),
+    "inventory": Key(lambda v: v, None, "[firms.inventory] table (see below); none by default"),
 }
+# [firms.contact_centre]: the firm's contact centre, an M/M/c (Erlang C) queue every interaction
+# goes through (docs/model.md, section 7.2).
+CONTACT_CENTRE_SCHEMA: dict[str, Key] = {
+    "agents": Key(int_at_least(1), REQUIRED, "agents answering calls (whole number >= 1)"),
+    "aht_seconds": Key(positive, REQUIRED, "average handling time of a call, seconds"),
+    "target_seconds": Key(nonneg, 20.0, "answer-time target of the service level, seconds"),
+    "open_hours_per_month": Key(positive, REQUIRED, "hours the centre is open in a month"),
+    "cost_per_agent_month": Key(nonneg, REQUIRED, "staffing cost per agent and month"),
+    "patience_seconds": Key(
+        positive, REQUIRED, "wait beyond which a call is a bad experience, seconds"
+    ),
+}
+# [firms.inventory]: either a fill rate, or the reorder-point policy it follows from.
+INVENTORY_SCHEMA: dict[str, Key] = {
+    "fill_rate": Key(prob, None, "share of interactions that meet no stock-out, 0-1"),
+    "demand_mean": Key(nonneg, None, "mean demand per period, units"),
+    "demand_sd": Key(nonneg, None, "sd of demand per period, units"),
+    "lead_time": Key(positive, None, "replenishment lead time, periods"),
+    "reorder_point": Key(finite, None, "inventory position that triggers an order, units"),
+    "order_quantity": Key(positive, None, "units per replenishment order"),
+}
+REORDER_POLICY_KEYS = tuple(k for k in INVENTORY_SCHEMA if k != "fill_rate")
 SCHEDULE_KEYS = ("month", "service_level", "departments")
 RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
     "id": text,
@@ -275,8 +312,59 @@ class ScheduleEntry:
 
 
 @dataclass(frozen=True)
+class ContactCentre:
+    """A firm's contact centre (``[firms.contact_centre]``): every interaction is a call to it.
+
+    Attributes:
+        agents: agents answering calls (>= 1), the same every month.
+        aht_seconds: average handling time of a call, seconds (> 0).
+        target_seconds: answer-time target of the reported service level, seconds (>= 0).
+        open_hours_per_month: hours the centre is open in a month (> 0); the month's calls
+            arrive evenly over them.
+        cost_per_agent_month: staffing cost per agent and month, currency (>= 0).
+        patience_seconds: a call that waits longer than this is a bad experience, seconds (> 0).
+    """
+
+    agents: int
+    aht_seconds: float
+    target_seconds: float
+    open_hours_per_month: float
+    cost_per_agent_month: float
+    patience_seconds: float
+
+    @property
+    def staffing_cost(self) -> float:
+        """Staffing cost per month: ``agents x cost_per_agent_month``."""
+        return self.agents * self.cost_per_agent_month
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A firm's stock (``[firms.inventory]``): an interaction meets a stock-out with 1 - fill rate.
+
+    Attributes:
+        fill_rate: share of interactions that meet no stock-out, 0-1; given, or computed once
+            from the reorder-point policy with `sim.operations.fill_rate`.
+        policy: the reorder-point keys as given (``demand_mean``, ``demand_sd``, ``lead_time``,
+            ``reorder_point``, ``order_quantity``, in that order), or empty when the fill rate
+            was given directly.
+    """
+
+    fill_rate: float
+    policy: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, float]:
+        """The ``[firms.inventory]`` table as given (a fill rate, or the policy)."""
+        return dict(self.policy) if self.policy else {"fill_rate": self.fill_rate}
+
+
+@dataclass(frozen=True)
 class Firm:
-    """A firm as configured. Department rungs are rung ids; weights are normalised to sum 1."""
+    """A firm as configured. Department rungs are rung ids; weights are normalised to sum 1.
+
+    ``contact_centre`` and ``inventory`` are None for a firm without them (no queue, no
+    stock-outs).
+    """
 
     name: str
     monthly_fee: float
@@ -286,6 +374,8 @@ class Firm:
     recognised_start: str
     schedule: tuple[ScheduleEntry, ...]
     uses_departments: bool
+    contact_centre: ContactCentre | None = None
+    inventory: Inventory | None = None
 
     @property
     def department_names(self) -> tuple[str, ...]:
@@ -464,6 +554,10 @@ def _firm_to_dict(firm: Firm) -> dict[str, Any]:
         else {"month": e.month, "service_level": e.departments[0][1]}
         for e in firm.schedule
     ]
+    if firm.contact_centre is not None:
+        d["contact_centre"] = dataclasses.asdict(firm.contact_centre)
+    if firm.inventory is not None:
+        d["inventory"] = firm.inventory.to_dict()
     return d
 
 
@@ -784,12 +878,62 @@ class _Validator:
             recognised_start="",
             schedule=schedule,
             uses_departments=uses_departments,
+            contact_centre=self.contact_centre(v["contact_centre"], f"{p}.contact_centre"),
+            inventory=self.inventory(v["inventory"], f"{p}.inventory"),
         )
         if v["recognised_start"] is None:
             start = ladder.ids[min(ladder.index(r) for r in firm.rungs_at(0))]
         else:
             start = self.rung_id(v["recognised_start"], ladder, f"{p}.recognised_start")
         return dataclasses.replace(firm, recognised_start=start)
+
+    def sub_table(self, raw: Any, schema: dict[str, Key], key: str) -> dict[str, Any]:
+        """Check a firm's sub-table against its schema; absent keys without a default: None."""
+        raw = self.table(raw, key)
+        self.keys(raw, schema, f"{key}.")
+        values = {}
+        for k, spec in schema.items():
+            if k in raw:
+                values[k] = self.check(spec.check, raw[k], f"{key}.{k}")
+            elif spec.default is REQUIRED:
+                self.fail(f"{key}.{k}", "is required")
+            else:
+                values[k] = spec.default
+        return values
+
+    def contact_centre(self, raw: Any, key: str) -> ContactCentre | None:
+        if raw is None:
+            return None
+        return ContactCentre(**self.sub_table(raw, CONTACT_CENTRE_SCHEMA, key))
+
+    def inventory(self, raw: Any, key: str) -> Inventory | None:
+        if raw is None:
+            return None
+        v = self.sub_table(raw, INVENTORY_SCHEMA, key)
+        given = [k for k in REORDER_POLICY_KEYS if v[k] is not None]
+        if v["fill_rate"] is not None:
+            if given:
+                self.fail(
+                    key,
+                    "give either fill_rate or the reorder-point policy "
+                    f"({', '.join(REORDER_POLICY_KEYS)}), not both",
+                )
+            return Inventory(v["fill_rate"])
+        missing = [k for k in REORDER_POLICY_KEYS if v[k] is None]
+        if len(missing) == len(REORDER_POLICY_KEYS):
+            self.fail(
+                key,
+                f"give fill_rate (0-1) or every key of the reorder-point policy: "
+                f"{', '.join(REORDER_POLICY_KEYS)}",
+            )
+        if missing:
+            self.fail(
+                f"{key}.{missing[0]}",
+                f"is required with a reorder-point policy (missing: {', '.join(missing)}; or "
+                "give fill_rate alone)",
+            )
+        policy = tuple((k, float(v[k])) for k in REORDER_POLICY_KEYS)
+        return Inventory(fill_rate(**dict(policy)), policy)
 
     def weights(
         self, raw: Any, names: list[str], uses_departments: bool, p: str
