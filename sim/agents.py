@@ -2,8 +2,9 @@
 
 A person carries its own state (status, firm, expectation, bad-experience history, closures) and
 knows how to have an experience and how to react to a bad one. A firm knows what it delivers this
-month (its departments' rungs), its reputation (recognised rung and delivery streaks) and how to
-draw the department a customer deals with. The month's schedule (who acts when, the synchronous
+month (its departments' rungs), its reputation (recognised rung and delivery streaks), how to
+draw the department a customer deals with and, when it has them, its contact centre's month (the
+chance a call waits past the customer's patience) and its chance of a stock-out. The month's schedule (who acts when, the synchronous
 update) lives in `model.py`; the formulas live in `rules.py`.
 """
 
@@ -16,6 +17,7 @@ import mesa
 
 from sim import rules
 from sim.ladder import Ladder, Rung
+from sim.operations import QueueMonth, queue_month
 
 if TYPE_CHECKING:
     from sim.scenario import Churn, Firm
@@ -33,6 +35,11 @@ class FirmAgent(mesa.Agent):
         self.monthly_fee = spec.monthly_fee
         self.recognised = ladder.index(spec.recognised_start)
         self.streaks = [0] * len(ladder)  # months in a row each rung has been delivered or bettered
+        self.centre = spec.contact_centre  # None: no queue
+        self.staffing_cost = 0.0 if self.centre is None else self.centre.staffing_cost
+        self.late_prob = 0.0  # this month: chance a call waits past the customer's patience
+        self.stockout_prob = 0.0 if spec.inventory is None else 1.0 - spec.inventory.fill_rate
+        self.has_inventory = spec.inventory is not None
         self._configured: tuple[str, ...] | None = None
         self.begin_month(0)
 
@@ -53,6 +60,12 @@ class FirmAgent(mesa.Agent):
         self.cost_per_customer = sum(
             w * r.cost_per_customer for w, r in zip(weights, self.rungs, strict=True)
         )
+
+    def open_queue(self, calls: int) -> QueueMonth:
+        """Step 2, contact centre: this month's queue from its calls; sets `late_prob`."""
+        queue = queue_month(calls, self.centre)
+        self.late_prob = queue.late_prob
+        return queue
 
     def draw_department(self, random: _random.Random) -> Rung:
         """The rung of the department a customer deals with, drawn by department weight."""
@@ -103,14 +116,29 @@ class Person(mesa.Agent):
             self.closed_until = {}
         self.closed_until[firm_index] = max(self.closed_until.get(firm_index, -1), last_month)
 
-    def experience(self, random: _random.Random, tolerance: float) -> tuple[Rung, float, int]:
-        """Steps 1-2 for a customer with an interaction: (department rung, quality, outcome)."""
-        rung = self.firm.draw_department(random)
+    def experience(self, random: _random.Random, tolerance: float) -> tuple[Rung, float, int, bool]:
+        """Step 2 for a customer with an interaction.
+
+        Draws the department, the quality, then (firm with a contact centre) whether the call
+        waits past the customer's patience and (firm with an inventory) whether it meets a
+        stock-out, one uniform each for every interaction, in that order; either makes it bad.
+
+        Returns:
+            (department rung, quality x (0-10), outcome, met a stock-out).
+        """
+        firm = self.firm
+        rung = firm.draw_department(random)
         quality = random.gauss(rung.quality_mean, rung.quality_sd)
         quality = 0.0 if quality < 0.0 else 10.0 if quality > 10.0 else quality
-        self.outcome = rules.experience_outcome(quality, self.expectation, tolerance)
+        outcome = rules.experience_outcome(quality, self.expectation, tolerance)
+        stockout = False
+        if firm.centre is not None or firm.has_inventory:
+            late = firm.centre is not None and random.random() < firm.late_prob
+            stockout = firm.has_inventory and random.random() < firm.stockout_prob
+            outcome = rules.bad_after_operations(outcome, late, stockout)
+        self.outcome = outcome
         self.outcome_month = self.model.steps
-        return rung, quality, self.outcome
+        return rung, quality, outcome, stockout
 
     def leaves_after_bad(
         self, rung: Rung, churn: Churn, month: int, random: _random.Random

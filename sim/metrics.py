@@ -1,8 +1,9 @@
 """The monthly row: what each engine counts, and how every reported column is computed from it.
 
 Engines only count. Each month they fill a `Tallies` (people counted per firm, plus the market's
-stocks); `build_frame` then turns the whole run's tallies into the MODEL.md frame in one vectorised
-pass, using `METRICS`, the single declared list of reported columns and how each is computed.
+stocks, and the month's figures of each contact centre, `Tallies.record_queue`); `build_frame`
+then turns the whole run's tallies into the MODEL.md frame in one vectorised pass, using
+`METRICS`, the single declared list of reported columns and how each is computed.
 Adding a metric is one line in `METRICS` (and, if it needs a new count, one name in
 `FIRM_COUNTS`).
 
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from sim.operations import QueueMonth
 from sim.rules import discount_factor
 
 # What engines count per (month, firm). Stocks are end-of-month unless named *_start.
@@ -27,6 +29,7 @@ FIRM_COUNTS = (
     "delighted",
     "complaints",
     "resolved",
+    "stockouts",  # interactions that met a stock-out (firms with an inventory)
     "referrals_made",
     "joined_marketing",
     "joined_referral",
@@ -40,7 +43,11 @@ FIRM_VALUES = (
     "expectation_sum",  # sum of end-of-month customers' expectations
     "cost_per_customer",  # weighted mean cost_per_customer of the departments' rungs this month
     "monthly_fee",
+    "staffing_cost",  # contact-centre agents x cost per agent-month (0 at month 0 and without)
+    "queue_unstable",  # 1 when the month's offered traffic reached the agents, else 0
 )
+# Values missing (NaN) unless an engine records them: the contact centre's month (`record_queue`).
+FIRM_MISSING = ("answered_within_target", "mean_wait_seconds")
 FIRM_RUNGS = ("delivered_rung", "recognised_rung")  # ladder indices
 MARKET_COUNTS = ("prospects", "away", "gone")  # end-of-month, market level
 
@@ -52,10 +59,17 @@ class Tallies:
         shape = (months + 1, n_firms)
         self.firm: dict[str, np.ndarray] = {k: np.zeros(shape, np.int64) for k in FIRM_COUNTS}
         self.firm.update({k: np.zeros(shape, np.float64) for k in FIRM_VALUES})
+        self.firm.update({k: np.full(shape, np.nan) for k in FIRM_MISSING})
         self.firm.update({k: np.zeros(shape, np.int16) for k in FIRM_RUNGS})
         self.market: dict[str, np.ndarray] = {
             k: np.zeros(months + 1, np.int64) for k in MARKET_COUNTS
         }
+
+    def record_queue(self, month: int, firm: int, queue: QueueMonth) -> None:
+        """Record a firm's contact-centre month (`sim.operations.queue_month`)."""
+        self.firm["answered_within_target"][month, firm] = queue.answered_within_target
+        self.firm["mean_wait_seconds"][month, firm] = queue.mean_wait_seconds
+        self.firm["queue_unstable"][month, firm] = not queue.stable
 
 
 class _Columns:
@@ -88,6 +102,7 @@ METRICS: dict[str, Callable[[_Columns, dict], np.ndarray]] = {
     "delighted": lambda c, x: c.delighted,
     "complaints": lambda c, x: c.complaints,
     "resolved": lambda c, x: c.resolved,
+    "stockouts": lambda c, x: c.stockouts,
     "referrals_made": lambda c, x: c.referrals_made,
     "joined_marketing": lambda c, x: c.joined_marketing,
     "joined_referral": lambda c, x: c.joined_referral,
@@ -102,11 +117,17 @@ METRICS: dict[str, Callable[[_Columns, dict], np.ndarray]] = {
     "revenue": lambda c, x: c.monthly_fee * _stayed(c),
     "service_cost": lambda c, x: c.cost_per_customer * _stayed(c),
     "acquisition_cost": lambda c, x: x["acquisition_cost"] * c.joined_marketing,
-    "profit": lambda c, x: x["revenue"] - x["service_cost"] - x["acquisition_cost"],
+    "staffing_cost": lambda c, x: c.staffing_cost,
+    "profit": lambda c, x: (
+        x["revenue"] - x["service_cost"] - x["acquisition_cost"] - x["staffing_cost"]
+    ),
     "discounted_revenue": lambda c, x: _cumulative(x["revenue"] * x["discount"], x["n_firms"]),
     "discounted_profit": lambda c, x: _cumulative(x["profit"] * x["discount"], x["n_firms"]),
     "mean_expectation": lambda c, x: _ratio(c.expectation_sum, c.customers),
     "csat": lambda c, x: _ratio(c.interactions - c.bad_experiences, c.interactions),
+    "answered_within_target": lambda c, x: c.answered_within_target,
+    "mean_wait_seconds": lambda c, x: c.mean_wait_seconds,
+    "queue_unstable": lambda c, x: c.queue_unstable > 0,
     "delivered_rung": lambda c, x: x["rung_ids"][c.delivered_rung],
     "recognised_rung": lambda c, x: x["rung_ids"][c.recognised_rung],
 }

@@ -29,6 +29,7 @@ _COUNTS = (
     "delighted",
     "complaints",
     "resolved",
+    "stockouts",
     "referrals_made",
     "joined_marketing",
     "joined_referral",
@@ -103,39 +104,56 @@ class RetentionModel(mesa.Model):
         start_customers = [0] * nf
 
         # Phase 1: decide, from the state at the start of the month ------------------------
-        stayers: list[tuple[Person, float]] = []  # customers who had an interaction and stay
-        delighted: list[Person] = []  # delighted customers who stay
-        leavers: list[tuple[Person, bool]] = []  # (person, after a bad experience)
+        # Step 1: contact. The month's calls must be known before anyone's experience (they set
+        # the contact centre's queue), so each step runs over everyone before the next starts.
+        customers: list[Person] = []
+        callers: list[Person] = []  # customers with an interaction this month
         prospects: list[Person] = []
         for person in self.reachable:
             if person.status == rules.PROSPECT:
                 prospects.append(person)
             if person.status != rules.CUSTOMER:
                 continue
+            customers.append(person)
+            start_customers[person.firm.index] += 1
+            if rnd.random() < cust.contact_prob:
+                counts["interactions"][person.firm.index] += 1
+                callers.append(person)
+        for firm in firms:  # step 2's queue: each contact centre's month, from its calls
+            if firm.centre is not None:
+                queue = firm.open_queue(counts["interactions"][firm.index])
+                self.tallies.record_queue(t, firm.index, queue)
+
+        # Step 2: experience (department, quality, late call, stock-out).
+        experiences = [(person, *person.experience(rnd, cust.tolerance)) for person in callers]
+
+        # Step 3: churn after a bad experience, then attrition.
+        stayers: list[tuple[Person, float]] = []  # customers who had an interaction and stay
+        delighted: list[Person] = []  # delighted customers who stay
+        leavers: list[tuple[Person, bool]] = []  # (person, after a bad experience)
+        for person, rung, quality, outcome, stockout in experiences:
             f = person.firm.index
-            start_customers[f] += 1
+            counts["stockouts"][f] += stockout
             leaves = False
-            if rnd.random() < cust.contact_prob:  # steps 1-3
-                counts["interactions"][f] += 1
-                rung, quality, outcome = person.experience(rnd, cust.tolerance)
-                if outcome == rules.BAD:
-                    counts["bad_experiences"][f] += 1
-                    leaves, complained, resolved = person.leaves_after_bad(rung, churn, t, rnd)
-                    counts["complaints"][f] += complained
-                    counts["resolved"][f] += resolved
-                    if leaves:
-                        counts["left_bad_experience"][f] += 1
-                        leavers.append((person, True))
-                elif outcome == rules.DELIGHTED:
-                    counts["delighted"][f] += 1
-                if not leaves:
-                    stayers.append((person, quality))
-                    if outcome == rules.DELIGHTED:
-                        delighted.append(person)
-            if not leaves and rnd.random() < churn.base_prob:
-                counts["left_attrition"][f] += 1
+            if outcome == rules.BAD:
+                counts["bad_experiences"][f] += 1
+                leaves, complained, resolved = person.leaves_after_bad(rung, churn, t, rnd)
+                counts["complaints"][f] += complained
+                counts["resolved"][f] += resolved
+                if leaves:
+                    counts["left_bad_experience"][f] += 1
+                    leavers.append((person, True))
+            elif outcome == rules.DELIGHTED:
+                counts["delighted"][f] += 1
+            if not leaves:
+                stayers.append((person, quality))
+                if outcome == rules.DELIGHTED:
+                    delighted.append(person)
+        left_bad = {id(p) for p, _ in leavers}
+        for person in customers:
+            if id(person) not in left_bad and rnd.random() < churn.base_prob:
+                counts["left_attrition"][person.firm.index] += 1
                 leavers.append((person, False))
-                leaves = True
         leaving = {id(p) for p, _ in leavers}
         stayers = [(p, x) for p, x in stayers if id(p) not in leaving]
         delighted = [p for p in delighted if id(p) not in leaving]
@@ -305,6 +323,8 @@ class RetentionModel(mesa.Model):
         firm_t["expectation_sum"][:] = expectation
         firm_t["cost_per_customer"][:] = [f.cost_per_customer for f in self.firm_agents]
         firm_t["monthly_fee"][:] = [f.monthly_fee for f in self.firm_agents]
+        if t > 0:
+            firm_t["staffing_cost"][:] = [f.staffing_cost for f in self.firm_agents]
         firm_t["delivered_rung"][:] = [f.delivered for f in self.firm_agents]
         firm_t["recognised_rung"][:] = [f.recognised for f in self.firm_agents]
         self.tallies.market["prospects"][t] = stocks[rules.PROSPECT]

@@ -30,6 +30,7 @@ import pandas as pd
 from sim import rules
 from sim.metrics import Tallies, build_frame
 from sim.network import adjacency_csr, build_network
+from sim.operations import queue_month
 from sim.scenario import Scenario
 
 BLOCK = 1 << 16  # people per block in the whole-market passes (bounds their temporaries)
@@ -188,6 +189,14 @@ class FirmTable:
         self._rung_quick = np.array([r.quick_resolve_prob for r in rungs])
         self._rung_cost = np.array([r.cost_per_customer for r in rungs])
         self.sustain = np.array([r.sustain_months for r in rungs], dtype=np.int64)
+        self.centres = [f.contact_centre for f in self.specs]  # None: no contact centre
+        self.has_centre = np.array([c is not None for c in self.centres])
+        self.has_inventory = np.array([f.inventory is not None for f in self.specs])
+        self.stockout_prob = np.array(
+            [0.0 if f.inventory is None else 1.0 - f.inventory.fill_rate for f in self.specs]
+        )
+        self.operations = bool(self.has_centre.any() or self.has_inventory.any())
+        self.staffing_cost = np.array([0.0 if c is None else c.staffing_cost for c in self.centres])
         self.recognised = np.array(
             [self.ladder.index(f.recognised_start) for f in self.specs], dtype=np.int64
         )
@@ -395,6 +404,8 @@ class PopulationModel:
         quality += mean
         np.clip(quality, 0.0, 10.0, out=quality)
         outcome = rules.experience_outcome(quality, expectation[people], cust_spec.tolerance)
+        if firms.operations:
+            outcome = self._operations(t, firm_of, counts, outcome)
 
         # Step 3: churn after a bad experience, then attrition.
         bad = np.flatnonzero(outcome == rules.BAD)
@@ -500,6 +511,47 @@ class PopulationModel:
             status[back] = rules.PROSPECT
         firms.update_reputation()
         self._record(t, counts, start_customers)
+
+    def _operations(
+        self, t: int, firm_of: np.ndarray, counts: dict[str, np.ndarray], outcome: np.ndarray
+    ) -> np.ndarray:
+        """Step 2's late calls and stock-outs for the month's interactions (firm of each).
+
+        Each contact centre's queue comes from its calls (the firm's interactions this month).
+        Then one uniform per interaction of a firm with a contact centre (late: below the chance
+        of waiting past the patience) and one per interaction of a firm with an inventory
+        (stock-out: below 1 - fill rate), in that order and always drawn, so that runs from the
+        same state and seed share them whatever the staffing (common random numbers).
+
+        Returns:
+            The outcome of each interaction, ``BAD`` where it was late or met a stock-out.
+        """
+        firms, nf = self.firms, self.n_firms
+        late: np.ndarray | bool = False
+        stockout: np.ndarray | bool = False
+        if firms.has_centre.any():
+            late_prob = np.zeros(nf)
+            for f, centre in enumerate(firms.centres):
+                if centre is not None:
+                    queue = queue_month(int(counts["interactions"][f]), centre)
+                    self.tallies.record_queue(t, f, queue)
+                    late_prob[f] = queue.late_prob
+            late = self._uniform_where(firms.has_centre, firm_of) < late_prob[firm_of]
+        if firms.has_inventory.any():
+            stockout = (
+                self._uniform_where(firms.has_inventory, firm_of) < firms.stockout_prob[firm_of]
+            )
+            counts["stockouts"] = self._count(firm_of[stockout])
+        return rules.bad_after_operations(outcome, late, stockout)
+
+    def _uniform_where(self, firm_has: np.ndarray, firm_of: np.ndarray) -> np.ndarray:
+        """A uniform in [0, 1) per interaction of a firm with ``firm_has``; 1.0 for the others."""
+        if firm_has.all():
+            return self.rng.random(firm_of.size)
+        drawn = firm_has[firm_of]
+        u = np.ones(firm_of.size)
+        u[drawn] = self.rng.random(int(drawn.sum()))
+        return u
 
     # ----------------------------------------------------------------------------------------
     def _leaves_after_bad(
@@ -630,6 +682,8 @@ class PopulationModel:
         )[:nf]
         firm_t["cost_per_customer"][:] = self.firms.cost_per_customer
         firm_t["monthly_fee"][:] = self.firms.monthly_fee
+        if t > 0:
+            firm_t["staffing_cost"][:] = self.firms.staffing_cost
         firm_t["delivered_rung"][:] = self.firms.delivered
         firm_t["recognised_rung"][:] = self.firms.recognised
         self.tallies.market["prospects"][t] = self._prospects.size
