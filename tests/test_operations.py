@@ -2,6 +2,7 @@
 arithmetic and a seeded queue simulation."""
 
 import heapq
+import itertools
 import math
 from fractions import Fraction
 
@@ -15,9 +16,11 @@ from sim.operations import (
     cycle_service_level,
     erlang_c,
     fill_rate,
+    queue_month,
     service_level,
     standard_normal_loss,
 )
+from sim.scenario import ContactCentre
 
 # The contact-centre example: 100 calls per 30 minutes, 180 s handling = 10 Erlangs; 80/20 goal.
 CALLS_PER_SECOND = 100 / 1800
@@ -295,3 +298,45 @@ def test_inventory_inputs_are_checked(kwargs, message):
         del args["order_quantity"]
         with pytest.raises(ValueError, match=message):
             cycle_service_level(**args)
+
+
+# --- one month of a firm's contact centre (what the engines call) ------------------------------
+
+
+def test_queue_month_gives_the_erlang_c_figures_at_the_months_traffic():
+    # The worked example as a month: 10 Erlangs of 180 s calls over 100 open hours
+    centre = ContactCentre(13, AHT, TARGET, 100.0, 3000.0, 60.0)
+    calls = round(TRAFFIC * 100 * 3600 / AHT)  # 20,000 calls
+    month = queue_month(calls, centre)
+    assert month.stable and month.traffic_erlangs == pytest.approx(TRAFFIC)
+    c = erlang_c(TRAFFIC, 13)
+    assert month.late_prob == pytest.approx(c * math.exp(-(13 - TRAFFIC) * 60.0 / AHT))
+    assert month.answered_within_target == pytest.approx(service_level(TRAFFIC, 13, AHT, TARGET))
+    assert month.mean_wait_seconds == pytest.approx(average_speed_of_answer(TRAFFIC, 13, AHT))
+
+
+def test_queue_month_at_or_beyond_the_agents_is_unstable_and_everyone_waits_too_long():
+    centre = ContactCentre(10, AHT, TARGET, 100.0, 3000.0, 60.0)
+    for calls in (20_000, 25_000):  # exactly 10 Erlangs, then 12.5
+        month = queue_month(calls, centre)
+        assert not month.stable and month.late_prob == 1.0
+        assert month.answered_within_target == 0.0 and math.isnan(month.mean_wait_seconds)
+
+
+def test_queue_month_without_calls_has_no_late_calls_and_no_service_level():
+    month = queue_month(0, ContactCentre(1, AHT, TARGET, 100.0, 3000.0, 60.0))
+    assert month.stable and month.late_prob == 0.0 and month.traffic_erlangs == 0.0
+    assert math.isnan(month.answered_within_target) and math.isnan(month.mean_wait_seconds)
+
+
+@pytest.mark.parametrize("calls", [5_000, 15_000, 19_000])
+def test_queue_month_late_chance_falls_and_service_level_rises_with_agents(calls):
+    months = [
+        queue_month(calls, ContactCentre(n, AHT, TARGET, 100.0, 0.0, 60.0)) for n in range(1, 30)
+    ]
+    late = [m.late_prob for m in months]
+    answered = [
+        0.0 if math.isnan(m.answered_within_target) else m.answered_within_target for m in months
+    ]
+    assert all(a >= b for a, b in itertools.pairwise(late))
+    assert all(a <= b for a, b in itertools.pairwise(answered))

@@ -129,3 +129,38 @@ def test_discount_factor():
 def test_largest_remainder_split(total, shares, expected):
     counts = rules.largest_remainder(total, shares)
     assert counts == expected and sum(counts) == total
+
+
+# --- operations (step 2): the contact centre's queue and stock-outs ----------------------------
+
+
+def test_offered_traffic_is_calls_times_handling_time_over_open_seconds():
+    # 36,000 calls of 5 minutes over 300 open hours: 10.8e6 s of work in 1.08e6 s = 10 Erlangs
+    assert rules.offered_traffic(36_000, 300.0, 300.0) == pytest.approx(10.0)
+    assert rules.offered_traffic(np.array([0, 3_600]), 300.0, 300.0).tolist() == [0.0, 1.0]
+
+
+def test_queue_is_stable_only_below_the_agents():
+    assert rules.queue_stable(9.99, 10) and not rules.queue_stable(10.0, 10)
+    assert rules.queue_stable(np.array([1.0, 5.0, 6.0]), 5).tolist() == [True, False, False]
+
+
+def test_late_probability_is_the_erlang_c_tail():
+    # C = 0.5, 12 agents, 10 Erlangs, AHT 200 s, patience 100 s: 0.5 exp(-2 x 100 / 200)
+    assert rules.late_probability(0.5, 10.0, 12, 200.0, 100.0) == pytest.approx(0.5 / math.e)
+    assert rules.late_probability(0.5, 10.0, 12, 200.0, 0.0) == pytest.approx(0.5)  # any wait
+    tails = rules.late_probability(np.array([0.5, 0.2]), np.array([10.0, 8.0]), 12, 200.0, 100.0)
+    assert tails == pytest.approx([0.5 * math.exp(-1.0), 0.2 * math.exp(-2.0)])
+
+
+def test_a_late_call_or_a_stockout_is_bad_whatever_the_quality():
+    for outcome in (rules.BAD, rules.MET, rules.DELIGHTED):
+        assert rules.bad_after_operations(outcome, False, False) == outcome
+        assert rules.bad_after_operations(outcome, True, False) == rules.BAD
+        assert rules.bad_after_operations(outcome, False, True) == rules.BAD
+        assert rules.bad_after_operations(outcome, True, True) == rules.BAD
+    outcome = np.array([rules.DELIGHTED, rules.MET, rules.DELIGHTED, rules.MET])
+    late = np.array([False, True, False, False])
+    stockout = np.array([False, False, True, True])
+    assert rules.bad_after_operations(outcome, late, stockout).tolist() == [2, 0, 0, 0]
+    assert rules.bad_after_operations(outcome, late, False).tolist() == [2, 0, 2, 1]
