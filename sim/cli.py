@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.ladder import RUNG_FIELDS
 from sim.scenario import ENGINES, Scenario, ScenarioError
 
 PROG = "retention-sim"
@@ -212,33 +213,9 @@ def _cmd_ladder(args: argparse.Namespace, argv: list[str]) -> int:
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(
-            [
-                "position",
-                "id",
-                "label",
-                "quality_mean",
-                "quality_sd",
-                "resolve_prob",
-                "quick_resolve_prob",
-                "cost_per_customer",
-                "sustain_months",
-            ]
-        )
-        for i, r in enumerate(ladder.rungs):
-            writer.writerow(
-                [
-                    i,
-                    r.id,
-                    r.label,
-                    r.quality_mean,
-                    r.quality_sd,
-                    r.resolve_prob,
-                    r.quick_resolve_prob,
-                    r.cost_per_customer,
-                    r.sustain_months,
-                ]
-            )
+        writer.writerow(["position", *RUNG_FIELDS])
+        for i, record in enumerate(ladder.to_records()):
+            writer.writerow([i, *(record[f] for f in RUNG_FIELDS)])
         return 0
     print(f"Ladder {ladder.name!r} ({origin}): {len(ladder)} rungs, lowest first\n")
     print(format_table(LADDER_HEADER, ladder_rows(ladder), numeric={0, 4, 5, 6, 7}))

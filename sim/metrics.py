@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.operations import QueueMonth
 from sim.rules import discount_factor
+from sim.scenario import Scenario
 
 # What engines count per (month, firm). Stocks are end-of-month unless named *_start.
 FIRM_COUNTS = (
@@ -38,6 +39,10 @@ FIRM_COUNTS = (
     "left_bad_experience",
     "left_attrition",
     "cohort_remaining",  # month-0 customers who have never left the firm
+)
+# The counts that are the month's flows (engines add them up as the month goes).
+MONTHLY_FLOWS = tuple(
+    k for k in FIRM_COUNTS if k not in ("customers_start", "customers", "cohort_remaining")
 )
 FIRM_VALUES = (
     "expectation_sum",  # sum of end-of-month customers' expectations
@@ -139,19 +144,15 @@ def _cumulative(values: np.ndarray, n_firms: int) -> np.ndarray:
     return np.cumsum(values.reshape(-1, n_firms), axis=0).ravel()
 
 
-def build_frame(
-    tallies: Tallies,
-    firm_names: tuple[str, ...],
-    rung_ids: tuple[str, ...],
-    acquisition_cost: float,
-    discount_rate: float,
-) -> pd.DataFrame:
+def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
     """The MODEL.md frame (one row per month and firm, month 0 first) from a run's tallies.
 
     Flows of month 0 are zero by construction (engines count nothing there), so revenue, costs and
     profit are zero and the cumulative columns start at zero.
     """
     months_plus_one, n_firms = tallies.firm["customers"].shape
+    firm_names, rung_ids = scenario.firm_names, scenario.ladder.ids
+    acquisition_cost, discount_rate = scenario.acquisition.cost, scenario.finance.discount_rate
     flat = {k: v.ravel() for k, v in tallies.firm.items()}
     flat.update({k: np.repeat(v, n_firms) for k, v in tallies.market.items()})
     flat["step"] = np.repeat(np.arange(months_plus_one, dtype=np.int64), n_firms)

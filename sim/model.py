@@ -19,25 +19,10 @@ import pandas as pd
 
 from sim import rules
 from sim.agents import FirmAgent, Person
-from sim.metrics import Tallies, build_frame
+from sim.metrics import MONTHLY_FLOWS, Tallies, build_frame
 from sim.network import build_network
 from sim.scenario import Scenario
 
-_COUNTS = (
-    "interactions",
-    "bad_experiences",
-    "delighted",
-    "complaints",
-    "resolved",
-    "stockouts",
-    "referrals_made",
-    "joined_marketing",
-    "joined_referral",
-    "switched_in",
-    "switched_out",
-    "left_bad_experience",
-    "left_attrition",
-)
 _JOIN_COUNT = {
     "referral": "joined_referral",
     "marketing": "joined_marketing",
@@ -83,7 +68,7 @@ class RetentionModel(mesa.Model):
         self.reachable_dirty = False
         self.returns: dict[int, list[Person]] = {}  # month -> away people who are prospects from it
         self.tallies = Tallies(sc.months, len(sc.firms))
-        self._record(0, {k: [0] * len(sc.firms) for k in _COUNTS}, [0] * len(sc.firms))
+        self._record(0, {k: [0] * len(sc.firms) for k in MONTHLY_FLOWS}, [0] * len(sc.firms))
 
     @staticmethod
     def _clip(value: float) -> float:
@@ -100,7 +85,7 @@ class RetentionModel(mesa.Model):
         for firm in firms:
             firm.begin_month(t)
         recognised = [f.recognised for f in firms]  # reputation at the start of the month
-        counts = {k: [0] * nf for k in _COUNTS}
+        counts = {k: [0] * nf for k in MONTHLY_FLOWS}
         start_customers = [0] * nf
 
         # Phase 1: decide, from the state at the start of the month ------------------------
@@ -340,14 +325,7 @@ class RetentionModel(mesa.Model):
 
     def frame(self) -> pd.DataFrame:
         """The frame of the months run so far (later months are all zero until run)."""
-        sc = self.scenario
-        return build_frame(
-            self.tallies,
-            sc.firm_names,
-            sc.ladder.ids,
-            sc.acquisition.cost,
-            sc.finance.discount_rate,
-        )
+        return build_frame(self.tallies, self.scenario)
 
     def release(self) -> None:
         """Drop Mesa 3.3's class-level reference to this model so that it can be freed."""

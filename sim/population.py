@@ -699,11 +699,4 @@ class PopulationModel:
 
     def frame(self) -> pd.DataFrame:
         """The frame of the months run so far (later months are all zero until run)."""
-        sc = self.scenario
-        return build_frame(
-            self.tallies,
-            sc.firm_names,
-            sc.ladder.ids,
-            sc.acquisition.cost,
-            sc.finance.discount_rate,
-        )
+        return build_frame(self.tallies, self.scenario)
