@@ -220,6 +220,19 @@ KEY_NAMES = {
     "market.size": "market size",
     "finance.discount_rate": "monthly discount rate",
 }
+# A firm's operational keys (``firms.<i>.contact_centre.agents``): by their last part.
+_OPERATIONS_KEY = re.compile(r"^firms\.\d+\.(?:contact_centre|inventory)\.(\w+)$")
+OPERATIONS_KEY_NAMES = {
+    "agents": "contact-centre agents",
+    "aht_seconds": "average handling time (s)",
+    "target_seconds": "answer-time target (s)",
+    "open_hours_per_month": "contact-centre hours a month",
+    "cost_per_agent_month": "cost per agent-month",
+    "patience_seconds": "callers' patience (s)",
+    "fill_rate": "fill rate",
+    "reorder_point": "reorder point",
+    "order_quantity": "order quantity",
+}
 DEFAULT_MAP_METRIC = "discounted_profit"
 MAX_MAPS = 6  # two-parameter maps per metric that `figures_for` draws at most
 SUBTITLE_WIDTH = 110
@@ -229,6 +242,9 @@ def key_name(key: str) -> str:
     """A swept key as a reader would say it (``"churn.rule"`` -> ``"churn rule"``)."""
     if RUNG_KEY.match(key):
         return "service level"
+    m = _OPERATIONS_KEY.match(key)
+    if m and m.group(1) in OPERATIONS_KEY_NAMES:
+        return OPERATIONS_KEY_NAMES[m.group(1)]
     return KEY_NAMES.get(key, key)
 
 

@@ -6,7 +6,10 @@ every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG 
 
 - ``report.md``: the scenario, the sweep, a summary table per rung (customers, cohort retention
   at 12 and 60 months and at the horizon, revenue, CLV, discounted profit, break-even month, the
-  best rung by discounted profit; `sim.summary.rung_table`) and every figure, linked as
+  best rung by discounted profit; `sim.summary.rung_table`), when the results have a contact
+  centre a "Staffing" section (per fill rate, the profit-maximising agents against the fewest
+  meeting the 80/20 standard, with a warning when the optimum is at the edge of the sweep or a
+  queue was unstable; `sim.summary.staffing_table`), and every figure, linked as
   ``figures/<name>.png``;
 - ``report.html``: the same, self-contained: the figures are embedded as base64 PNG and the
   style sheet is inline, so it opens anywhere with nothing fetched.
@@ -35,7 +38,17 @@ import numpy as np
 import pandas as pd
 
 from sim import plots
-from sim.summary import CONFIDENCE, RETENTION_MONTHS, rung_table, swept_keys
+from sim.summary import (
+    CONFIDENCE,
+    RETENTION_MONTHS,
+    SERVICE_GOAL,
+    answered_share,
+    rung_table,
+    staffing_answer,
+    staffing_keys,
+    staffing_table,
+    swept_keys,
+)
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -299,6 +312,24 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
                 f"{delivers}; monthly fee {get(firm, f'firms.{i}.monthly_fee')}",
             )
         )
+        centre, stock = firm.get("contact_centre"), firm.get("inventory")
+        if centre:
+            c = f"firms.{i}.contact_centre"
+            rows.append(
+                (
+                    f"firm {firm.get('name', '?')}: contact centre",
+                    f"agents {get(centre, f'{c}.agents')}; handling time "
+                    f"{get(centre, f'{c}.aht_seconds')} s; target "
+                    f"{get(centre, f'{c}.target_seconds')} s; callers' patience "
+                    f"{get(centre, f'{c}.patience_seconds')} s; open "
+                    f"{get(centre, f'{c}.open_hours_per_month')} hours a month; cost per "
+                    f"agent-month {get(centre, f'{c}.cost_per_agent_month')}",
+                )
+            )
+        if stock:
+            v = f"firms.{i}.inventory"
+            text = ", ".join(f"{k.replace('_', ' ')} {get(stock, f'{v}.{k}')}" for k in stock)
+            rows.append((f"firm {firm.get('name', '?')}: inventory", text))
     return Table(("setting", "value"), tuple(rows))
 
 
@@ -405,6 +436,271 @@ def _summary_blocks(
                 sentence += "."
             blocks.append(Paragraph(sentence))
     return blocks
+
+
+def _firm_spec(manifest: Mapping[str, Any], index: int) -> Mapping[str, Any]:
+    firms = ((manifest.get("scenario") or {}).get("firms")) or []
+    return firms[index] if index < len(firms) else {}
+
+
+def _agents(value: float) -> str:
+    return f"{value:.0f}" if value is not None and np.isfinite(value) else "-"
+
+
+def _staffing_blocks(timeseries: pd.DataFrame, manifest: Mapping[str, Any]) -> list[Block]:
+    """The "Staffing" section: per fill rate, the profit-maximising agents against 80/20.
+
+    With a contact centre but no sweep over its agents: the service level it achieved.
+    """
+    if (
+        "answered_within_target" not in timeseries
+        or timeseries["answered_within_target"].isna().all()
+    ):
+        return []
+    blocks: list[Block] = [Heading("Staffing")]
+    horizon = int(timeseries["step"].max())
+    goal = f"{SERVICE_GOAL:.0%}"
+    keys = staffing_keys(timeseries)
+    if keys is None:
+        return blocks + _contact_centre_blocks(timeseries, manifest, horizon)
+    agents_key, fill_key = keys
+    index = int(agents_key.split(".")[1])
+    firm = plots.firm_names(manifest, timeseries)[index]
+    centre = _firm_spec(manifest, index).get("contact_centre") or {}
+    target = centre.get("target_seconds", 20.0)
+    patience = centre.get("patience_seconds")
+    by = fill_key if fill_key and timeseries[fill_key].nunique() > 1 else None
+    table = staffing_table(timeseries, agents_key, by, firm=firm)
+    answer = staffing_answer(table, by)
+    others = [
+        plots.key_name(k)
+        for k in swept_keys(timeseries)
+        if k not in (agents_key, by) and timeseries[k].nunique(dropna=False) > 1
+    ]
+    waits = f"longer than the callers' patience ({_value(patience)} s) " if patience else ""
+    text = (
+        f"Firm **{firm}**'s contact centre: every service interaction is a call, and a call "
+        f"that waits {waits}or an interaction that meets a stock-out is a bad experience. "
+        f"**Profit-maximising agents**: the highest mean cumulative discounted profit to month "
+        f"{horizon} (± the half-width of its t-based {CONFIDENCE:.0%} confidence interval). "
+        f"**80/{_value(target)}**: the fewest agents that answer at least {goal} of the calls "
+        f"within {_value(target)} s in every month (each month's share averaged over the runs; "
+        f"a month with an unstable queue answers none in time)."
+    )
+    if others:
+        text += f" Averaged over {', '.join(others)}."
+    blocks.append(Paragraph(text))
+    label = "fill rate" if by else "scenario"
+    header = (
+        label,
+        "profit-maximising agents",
+        f"discounted profit to month {horizon}",
+        "next best",
+        f"fewest agents meeting 80/{_value(target)} every month",
+        f"fewest agents answering {goal} of all calls in {_value(target)} s",
+    )
+    smallest = int(table["agents"].min())
+    rows = []
+    for row in answer.to_dict("records"):
+        goal_all = row["goal_agents_all_calls"]
+        rows.append(
+            (
+                _value(row[by]) if by else "as given",
+                str(row["best_agents"]),
+                _pm(
+                    row["best_profit"],
+                    row["best_profit_low"],
+                    row["best_profit_high"],
+                    plots.MONEY,
+                ),
+                _agents(row["runner_up"]),
+                _agents(row["goal_agents"]) if np.isfinite(row["goal_agents"]) else "none swept",
+                (f"{smallest} or fewer" if goal_all == smallest else _agents(goal_all))
+                if np.isfinite(goal_all)
+                else "none swept",
+            )
+        )
+    blocks.append(Table(header, tuple(rows), frozenset(range(1, len(header)))))
+    blocks += _staffing_verdicts(answer, table, by, target)
+    blocks += _staffing_detail(table, answer, by, target, horizon)
+    return blocks
+
+
+def _staffing_verdicts(
+    answer: pd.DataFrame, table: pd.DataFrame, by: str | None, target: Any
+) -> list[Block]:
+    """Sentences on the answer: how it differs from 80/20, and every warning."""
+    out: list[Block] = []
+    standard = f"80/{_value(target)}"
+    more, fewer, same, none = [], [], [], []
+    for row in answer.to_dict("records"):
+        where = f"at fill rate {_value(row[by])}" if by else "here"
+        best, needed = row["best_agents"], row["goal_agents"]
+        if not np.isfinite(needed):
+            none.append(f"{best} agents {where}")
+        elif best > needed:
+            more.append(f"{best} agents {where} ({best - needed:.0f} more than {needed:.0f})")
+        elif best < needed:
+            fewer.append(f"{best} agents {where} ({needed - best:.0f} fewer than {needed:.0f})")
+        else:
+            same.append(f"{best} agents {where}")
+    sentences = []
+    if more:
+        sentences.append(
+            f"Profit is highest with more agents than {standard} needs: {'; '.join(more)}. The "
+            "extra agents cost less than the customers that calls waiting past their patience "
+            "would drive away."
+        )
+    if fewer:
+        sentences.append(
+            f"Profit is highest with fewer agents than {standard} needs: {'; '.join(fewer)}. "
+            "Meeting the standard costs more in agents than the customers it keeps are worth."
+        )
+    if same:
+        sentences.append(
+            f"The most profitable staffing is also the fewest meeting {standard}: "
+            f"{'; '.join(same)}."
+        )
+    if none:
+        sentences.append(
+            f"No swept staffing meets {standard} in every month; the most profitable is "
+            f"{'; '.join(none)}."
+        )
+    out.append(Paragraph(" ".join(sentences)))
+    for row in answer.to_dict("records"):
+        where = f"fill rate {_value(row[by])}" if by else "this sweep"
+        if row["at_edge"]:
+            out.append(
+                Paragraph(
+                    f"**Warning:** at {where} the most profitable staffing ({row['best_agents']} "
+                    f"agents) is the {row['at_edge']} number of agents swept: the optimum may lie "
+                    "outside the sweep. Widen the sweep before reading it as the answer."
+                )
+            )
+    close = [
+        _value(row[by]) if by else "this sweep"
+        for row in answer.to_dict("records")
+        if row["overlap"]
+    ]
+    if close:
+        out.append(
+            Paragraph(
+                f"The confidence intervals of the best and the next best staffing overlap "
+                f"({'fill rate ' if by else ''}{', '.join(close)}): the profit is flat near the "
+                "optimum, and more replicates would tell them apart."
+            )
+        )
+    unstable = table[table["unstable_months"] > 0]
+    if len(unstable):
+        cases = [
+            (f"fill rate {_value(r[by])}, " if by else "")
+            + f"{r['agents']:.0f} agents: {r['unstable_months']:.1f} months per run"
+            for r in unstable.to_dict("records")
+        ]
+        out.append(
+            Paragraph(
+                "**Unstable queue:** the month's traffic reached the agents (calls arrived at "
+                "least as fast as they could be answered), so every call of those months waited "
+                f"past the callers' patience and was a bad experience. {'; '.join(cases)}."
+            )
+        )
+    else:
+        out.append(
+            Paragraph("No month had an unstable queue (traffic at or above the agents) in any run.")
+        )
+    return out
+
+
+def _staffing_detail(
+    table: pd.DataFrame, answer: pd.DataFrame, by: str | None, target: Any, horizon: int
+) -> list[Block]:
+    """Per number of agents (rows) and fill rate (column pairs): profit and the worst month."""
+    groups = list(pd.unique(table[by])) if by else [None]
+    best = dict(zip(answer[by] if by else [None], answer["best_agents"], strict=True))
+    header = ["agents"]
+    for g in groups:
+        prefix = f"fill rate {_value(g)}: " if by else ""
+        header += [
+            f"{prefix}discounted profit to month {horizon}",
+            f"{prefix}answered in {_value(target)} s, worst month",
+        ]
+    rows = []
+    for agents in sorted(pd.unique(table["agents"])):
+        cells = [f"{agents:.0f}"]
+        for g in groups:
+            one = table[(table["agents"] == agents) & ((table[by] == g) if by else True)]
+            if one.empty:
+                cells += ["-", "-"]
+                continue
+            r = one.iloc[0]
+            profit = _pm(
+                r["discounted_profit"],
+                r["discounted_profit_low"],
+                r["discounted_profit_high"],
+                plots.MONEY,
+            )
+            if agents == best[g]:
+                profit = f"**{profit}**"
+            cells += [profit, _pm(r["answered_worst_month"], np.nan, np.nan, plots.SHARE)]
+        rows.append(tuple(cells))
+    return [
+        Table(tuple(header), tuple(rows), frozenset(range(len(header)))),
+        Paragraph(
+            "Per number of agents: the mean cumulative discounted profit (the highest in bold) "
+            f"and the share of calls answered within {_value(target)} s in the worst month."
+        ),
+    ]
+
+
+def _contact_centre_blocks(
+    timeseries: pd.DataFrame, manifest: Mapping[str, Any], horizon: int
+) -> list[Block]:
+    """Without a sweep over agents: each contact centre's service level over the run."""
+    rows_out = []
+    names = plots.firm_names(manifest, timeseries)
+    share = answered_share(timeseries).reset_index()
+    for firm in names:
+        rows = timeseries[(timeseries["firm"] == firm) & (timeseries["step"] > 0)]
+        if rows.empty or rows["answered_within_target"].isna().all():
+            continue
+        runs = (
+            share[share["firm"] == firm]["answered_all"]
+            if "firm" in share
+            else share["answered_all"]
+        )
+        worst = rows.groupby("step")["answered_within_target"].mean().min()
+        unstable = rows.groupby("run_id" if "run_id" in rows else "firm")["queue_unstable"].sum()
+        rows_out.append(
+            (
+                firm,
+                _pm(runs.mean(), np.nan, np.nan, plots.SHARE),
+                _pm(worst, np.nan, np.nan, plots.SHARE),
+                f"{rows['mean_wait_seconds'].mean():.1f}"
+                if rows["mean_wait_seconds"].notna().any()
+                else "-",
+                f"{unstable.mean():.1f}",
+                f"{rows['staffing_cost'].mean():,.0f}",
+            )
+        )
+    return [
+        Table(
+            (
+                "firm",
+                "calls answered within target",
+                "worst month",
+                "mean wait (s)",
+                "months with an unstable queue, per run",
+                "staffing cost per month",
+            ),
+            tuple(rows_out),
+            frozenset(range(1, 6)),
+        ),
+        Paragraph(
+            f"Over months 1 to {horizon}, means over the runs. Sweep "
+            "`firms.<i>.contact_centre.agents` (and `firms.<i>.inventory.fill_rate`) to find the "
+            "profit-maximising staffing."
+        ),
+    ]
 
 
 def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> tuple[str, str]:
@@ -570,6 +866,7 @@ def report_blocks(
     blocks.append(Paragraph(_series_text(g)))
     blocks.append(Heading(f"Summary per {g.title}"))
     blocks += _summary_blocks(timeseries, manifest, g)
+    blocks += _staffing_blocks(timeseries, manifest)
 
     blocks.append(Heading("Figures"))
     horizon = int(timeseries["step"].max())

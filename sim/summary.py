@@ -434,3 +434,183 @@ def rung_table(
     best = table["discounted_profit"].max()
     table["best"] = table["discounted_profit"].eq(best) & table["discounted_profit"].notna()
     return table[columns]
+
+
+# --------------------------------------------------------------------------------------------
+# Staffing: the profit-maximising number of agents against the 80/20 standard, per fill rate.
+# Used by the report's "Staffing" section (`sim.report`).
+
+AGENTS_KEY = re.compile(r"^firms\.(\d+)\.contact_centre\.agents$")
+FILL_RATE_KEY = re.compile(r"^firms\.(\d+)\.inventory\.fill_rate$")
+SERVICE_GOAL = 0.80  # the "80" of 80/20: the share of calls to answer within the target time
+
+STAFFING_COLUMNS = (
+    "runs",
+    "replicates",
+    "discounted_profit",
+    "discounted_profit_low",
+    "discounted_profit_high",
+    "answered_all",
+    "answered_all_low",
+    "answered_all_high",
+    "answered_worst_month",
+    "worst_month",
+    "unstable_months",
+    "customers",
+)
+
+
+def staffing_keys(timeseries: pd.DataFrame) -> tuple[str, str | None] | None:
+    """The swept agents key of the results and the same firm's swept fill-rate key (or None).
+
+    Returns:
+        ``(agents key, fill-rate key or None)`` for the first firm whose contact centre's agents
+        are swept with several values; None when no firm's are.
+    """
+    for key in swept_keys(timeseries):
+        m = AGENTS_KEY.match(str(key))
+        if m and timeseries[key].nunique(dropna=True) > 1:
+            fill = f"firms.{m.group(1)}.inventory.fill_rate"
+            return key, fill if fill in timeseries.columns else None
+    return None
+
+
+def answered_share(rows: pd.DataFrame) -> pd.Series:
+    """Per run (and firm): the share of all the calls of months >= 1 answered within the target.
+
+    The months' ``answered_within_target`` weighted by their calls (``interactions``); a month
+    with an unstable queue counts as answering none. NaN for a run whose firm has no contact
+    centre or no calls.
+    """
+    keys = [k for k in ("run_id", "firm") if k in rows.columns]
+    months = rows[rows["step"] > 0]
+    answered = months["answered_within_target"]
+    calls = months["interactions"].where(answered.notna(), 0)
+    within = (answered.fillna(0.0) * calls).groupby([months[k] for k in keys], sort=False).sum()
+    total = calls.groupby([months[k] for k in keys], sort=False).sum()
+    return (within / total.where(total > 0)).rename("answered_all")
+
+
+def staffing_table(
+    timeseries: pd.DataFrame,
+    agents_key: str,
+    by: str | None = None,
+    firm: str | None = None,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Per value of ``by`` (e.g. the fill rate) and number of agents: profit and service level.
+
+    Other swept keys are averaged over, replicate by replicate (`pool_replicates`).
+
+    Args:
+        timeseries: monthly rows of a sweep over ``agents_key`` (with ``run_id``).
+        agents_key: the swept key holding the agents (``firms.<i>.contact_centre.agents``).
+        by: a second swept key to keep apart (the fill rate), or None.
+        firm: the firm whose rows count; default: the firm of ``agents_key``'s index in the
+            rows' order of first appearance.
+        confidence: coverage of the t-based intervals.
+
+    Returns:
+        One row per (``by``, agents), sorted, with columns ``by`` (if given), ``agents`` and
+        `STAFFING_COLUMNS`: ``runs``; ``replicates`` (after pooling); ``discounted_profit``
+        (cumulative, at the last month) and ``answered_all`` (`answered_share`), each a mean
+        with ``_low`` and ``_high`` interval bounds; ``answered_worst_month``, the lowest over
+        months >= 1 of the month's ``answered_within_target`` averaged over runs (an unstable
+        month counts 0), and ``worst_month``, that month; ``unstable_months``, the mean number
+        of months per run with an unstable queue; ``customers`` at the last month (mean).
+    """
+    groups = [*([by] if by else []), agents_key]
+    columns = [*([by] if by else []), "agents", *STAFFING_COLUMNS]
+    rows = timeseries
+    if firm is None:
+        m = AGENTS_KEY.match(agents_key)
+        firms = list(pd.unique(rows["firm"]))
+        index = int(m.group(1)) if m else 0
+        firm = firms[index] if index < len(firms) else firms[0]
+    rows = rows[rows["firm"] == firm]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows = rows.reset_index(drop=True)
+    unit = [u for u in ("replicate",) if u in rows.columns]
+    last = rows["step"] == rows.groupby("run_id", sort=False)["step"].transform("max")
+    per_run = rows.loc[last, ["run_id", *groups, *unit, "discounted_profit", "customers"]]
+    per_run = per_run.merge(
+        answered_share(rows).reset_index()[["run_id", "answered_all"]], on="run_id", how="left"
+    )
+    months = rows[rows["step"] > 0]
+    unstable = months.groupby("run_id", sort=False)["queue_unstable"].sum().rename("unstable")
+    per_run = per_run.merge(unstable.reset_index(), on="run_id", how="left")
+    metrics = ["discounted_profit", "answered_all", "unstable", "customers"]
+    stats = pooled_summary(per_run, groups, metrics, confidence)
+    table = per_run.groupby(groups, sort=True).size().rename("runs").reset_index()
+    for metric, name in zip(
+        metrics, ["discounted_profit", "answered_all", "unstable_months", "customers"], strict=True
+    ):
+        one = stats[stats["metric"] == metric].set_index(groups)
+        index = pd.MultiIndex.from_frame(table[groups]) if by else table[agents_key]
+        table[name] = one["mean"].reindex(index).to_numpy()
+        if metric in ("discounted_profit", "answered_all"):
+            table[f"{name}_low"] = one["ci_low"].reindex(index).to_numpy()
+            table[f"{name}_high"] = one["ci_high"].reindex(index).to_numpy()
+        if metric == "discounted_profit":
+            table["replicates"] = one["n"].reindex(index).to_numpy()
+    monthly = months.groupby([*groups, "step"], sort=True)["answered_within_target"].mean()
+    worst = monthly.dropna().groupby(level=list(range(len(groups))), sort=True)
+    index = pd.MultiIndex.from_frame(table[groups]) if by else table[agents_key]
+    table["answered_worst_month"] = worst.min().reindex(index).to_numpy()
+    table["worst_month"] = worst.idxmin().map(lambda i: i[-1]).reindex(index).to_numpy(dtype=float)
+    table = table.rename(columns={agents_key: "agents"})
+    return table[columns].reset_index(drop=True)
+
+
+def staffing_answer(
+    table: pd.DataFrame, by: str | None = None, goal: float = SERVICE_GOAL
+) -> pd.DataFrame:
+    """Per value of ``by``: the profit-maximising agents against the fewest meeting the goal.
+
+    Args:
+        table: a `staffing_table`.
+        by: its group column (the fill rate), or None for one group.
+        goal: the share of calls to answer within the target (0.8 for 80/20).
+
+    Returns:
+        One row per group with ``by`` (if given), ``best_agents`` (the highest mean discounted
+        profit), ``best_profit``, ``best_profit_low``, ``best_profit_high``, ``runner_up``
+        (the second highest), ``runner_up_profit``, ``overlap`` (whether the two intervals
+        overlap), ``at_edge`` ("smallest", "largest" or "" where the best is the smallest or
+        largest number of agents swept), ``goal_agents`` (the fewest agents whose worst month
+        answers at least ``goal`` of its calls within the target; NaN if none) and
+        ``goal_agents_all_calls`` (the fewest answering ``goal`` of all calls).
+    """
+    groups = [(None, table)] if by is None else list(table.groupby(by, sort=True))
+    out = []
+    for value, part in groups:
+        part = part.sort_values("agents")
+        ranked = part.sort_values("discounted_profit", ascending=False, na_position="last")
+        best = ranked.iloc[0]
+        runner = ranked.iloc[1] if len(ranked) > 1 else None
+        meets = part.loc[part["answered_worst_month"] >= goal, "agents"]
+        meets_all = part.loc[part["answered_all"] >= goal, "agents"]
+        edge = ""
+        if len(part) > 1 and best["agents"] == part["agents"].min():
+            edge = "smallest"
+        elif len(part) > 1 and best["agents"] == part["agents"].max():
+            edge = "largest"
+        row = {} if by is None else {by: value}
+        row.update(
+            best_agents=int(best["agents"]),
+            best_profit=best["discounted_profit"],
+            best_profit_low=best["discounted_profit_low"],
+            best_profit_high=best["discounted_profit_high"],
+            runner_up=np.nan if runner is None else int(runner["agents"]),
+            runner_up_profit=np.nan if runner is None else runner["discounted_profit"],
+            overlap=bool(
+                runner is not None
+                and best["discounted_profit_low"] <= runner["discounted_profit_high"]
+            ),
+            at_edge=edge,
+            goal_agents=float(meets.min()) if len(meets) else np.nan,
+            goal_agents_all_calls=float(meets_all.min()) if len(meets_all) else np.nan,
+        )
+        out.append(row)
+    return pd.DataFrame(out)
