@@ -46,7 +46,8 @@ WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 # name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
 # attrition, away and gone leavers, referrals (well mixed and on a network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
-# the market pull, departments and schedules, and the recognised rung.
+# the market pull, departments and schedules, the recognised rung, and a firm's contact centre
+# and stock-outs.
 DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
     "baseline": ("baseline", {}),
     "tarp": ("churn_rules", {"churn.rule": "tarp"}),
@@ -80,6 +81,21 @@ DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
             "firms.0.service_level": "good",
         },
     ),
+    # a contact centre (~1 Erlang on 2 agents at the start: about 3 calls in 10 wait past the
+    # patience) and stock-outs; the queue lightens as the late calls thin the customers
+    "operations": (
+        "baseline",
+        {
+            "firms.0.contact_centre": {
+                "agents": 2,
+                "aht_seconds": 300.0,
+                "open_hours_per_month": 40.0,
+                "cost_per_agent_month": 1000.0,
+                "patience_seconds": 60.0,
+            },
+            "firms.0.inventory": {"fill_rate": 0.95},
+        },
+    ),
 }
 
 # Rules changed in the population engine only; each must make the docking comparison reject.
@@ -87,6 +103,10 @@ PERTURBATIONS = {
     "leave_prob 0.80 instead of 0.91": ("baseline", {"churn.leave_prob": 0.80}),
     "strikes 2 instead of 3": ("strikes", {"churn.strikes": 2}),
     "conversion 0.4 instead of 0.5": ("word_of_mouth", {"referrals.conversion": 0.4}),
+    "fill rate 0.90 instead of 0.95": (
+        "operations",
+        {"firms.0.inventory.fill_rate": 0.90},
+    ),
 }
 
 
@@ -172,7 +192,7 @@ def population_runs(pool) -> dict[str, np.ndarray]:
 
 def test_the_bound_is_bonferroni_over_every_comparison():
     m = comparisons_in_family()
-    assert m == 9 * len(MONTHS) * len(METRICS)  # five one-firm and two two-firm scenarios
+    assert m == 10 * len(MONTHS) * len(METRICS)  # six one-firm and two two-firm scenarios
     assert 4.0 < critical_z() < 5.0
     assert stats.norm.sf(critical_z()) * 2 * m == pytest.approx(FAMILY_ALPHA)
 
