@@ -2,8 +2,11 @@
 
 `step()` is one month of MODEL.md, in its order, with a synchronous update: every decision of the
 month is taken from the state at its start (phase 1: decide), and every change (joins, leaves,
-closures, returns, expectations, reputation) is applied at its end (phase 2: apply). The formulas
-are in `rules.py`, per-agent behaviour in `agents.py`, the reported columns in `metrics.py`.
+closures, returns, expectations, reputation) is applied at its end (phase 2: apply). Within phase
+1, steps 1, 2 and 3 each run over everyone before the next begins: a contact centre's queue
+depends on all of the month's calls, and late calls and stock-outs are drawn in a fixed place for
+every interaction (docs/model.md D33). The formulas are in `rules.py`, per-agent behaviour in
+`agents.py`, the reported columns in `metrics.py`.
 
 Random numbers come from the model's own `random.Random` (Mesa's ``model.random``, seeded from the
 run seed); nothing global is touched. Use `sim.simulate` to run it; `RetentionModel` is public for

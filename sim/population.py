@@ -13,7 +13,10 @@ that nothing the size of the market is reallocated each month.
 The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision: the
 same synchronous month (decide from the state at the start of the month, apply every change at its
 end), the same referral and word-of-mouth targets, the same conflict rule, the same reference
-quality, choice and timing. The formulas come from `sim.rules`; the counting and the frame from
+quality, choice and timing, and the same operational step 2 (each contact centre's month from its
+calls, `sim.operations.queue_month`; one uniform per interaction for a late call and one for a
+stock-out, drawn only when some firm has a contact centre or an inventory, so that other scenarios
+draw exactly as before). The formulas come from `sim.rules`; the counting and the frame from
 `sim.metrics`. It draws its random numbers differently (numpy ``Generator`` from the run seed,
 vectorised), so the two engines agree in distribution, not number for number: the docking tests
 (`tests/test_docking.py`) check that.
