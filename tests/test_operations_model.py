@@ -13,13 +13,21 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from test_behaviour import TWO_RUNGS, assert_stock_flow
 
 from conftest import ENGINES
 from sim import load_scenario, simulate
 from sim.operations import average_speed_of_answer, erlang_c, fill_rate, service_level
-from sim.scenario import ContactCentre, Inventory, ScenarioError
+from sim.scenario import (
+    CONTACT_CENTRE_SCHEMA,
+    INVENTORY_SCHEMA,
+    ContactCentre,
+    Inventory,
+    ScenarioError,
+)
 
 Z = float(stats.norm.ppf(1 - 0.001 / 2))
 CENTRE = {
@@ -155,6 +163,42 @@ def test_dotted_overrides_and_sweeps_reach_into_the_sub_tables():
     assert load_scenario(sc.to_dict()) == sc
     with pytest.raises(ScenarioError, match=r"firms\.0\.contact_centre\.agents: must be"):
         load_scenario({**doc, "sweep": {"firms.0.contact_centre.agents": [0, 1]}})
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(), max_size=3),
+)
+_sub_keys = st.sampled_from(
+    [f"contact_centre.{k}" for k in CONTACT_CENTRE_SCHEMA]
+    + [f"inventory.{k}" for k in INVENTORY_SCHEMA]
+)
+POLICY = {
+    "demand_mean": 100,
+    "demand_sd": 30,
+    "lead_time": 2,
+    "reorder_point": 230,
+    "order_quantity": 400,
+}
+
+
+@settings(
+    derandomize=True, max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+@given(key=_sub_keys, value=_values, policy=st.booleans())
+def test_any_value_for_any_operational_key_gives_a_scenario_or_a_scenario_error(key, value, policy):
+    """Property: never a traceback; a valid result round-trips through to_dict."""
+    doc = with_firm(contact_centre=CENTRE, inventory=POLICY if policy else {"fill_rate": 0.9})
+    try:
+        sc = load_scenario(doc, {f"firms.0.{key}": value})
+    except ScenarioError as err:
+        assert f"firms.0.{key.split('.')[0]}" in str(err)
+        return
+    assert load_scenario(sc.to_dict()) == sc
 
 
 # --- the month: Erlang C figures, late calls, stock-outs, staffing cost ------------------------
