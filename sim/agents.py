@@ -4,8 +4,9 @@ A person carries its own state (status, firm, expectation, bad-experience histor
 knows how to have an experience and how to react to a bad one. A firm knows what it delivers this
 month (its departments' rungs), its reputation (recognised rung and delivery streaks), how to
 draw the department a customer deals with and, when it has them, its contact centre's month (the
-chance a call waits past the customer's patience) and its chance of a stock-out. The month's schedule (who acts when, the synchronous
-update) lives in `model.py`; the formulas live in `rules.py`.
+chance a call waits past the customer's patience) and its chance of a stock-out. The month's
+schedule (who acts when, the synchronous update) lives in `model.py`; the formulas live in
+`rules.py`.
 """
 
 from __future__ import annotations

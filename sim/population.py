@@ -168,6 +168,13 @@ class FirmTable:
         cost_per_customer: (firms,) weighted mean ``cost_per_customer`` (currency per month).
         recognised: (firms,) recognised rung (ladder index).
         streaks: (firms, rungs) months in a row each rung has been delivered or bettered.
+        centres: each firm's `sim.scenario.ContactCentre`, or None.
+        has_centre, has_inventory: (firms,) bool, whether the firm has a contact centre, an
+            inventory.
+        stockout_prob: (firms,) chance an interaction meets a stock-out, 1 - fill rate (0
+            without an inventory).
+        staffing_cost: (firms,) agents x cost per agent-month (0 without a contact centre).
+        operations: whether any firm has a contact centre or an inventory.
     """
 
     def __init__(self, scenario: Scenario):
