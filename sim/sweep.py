@@ -946,15 +946,33 @@ def _drive(
         except (KeyboardInterrupt, cf.BrokenExecutor) as stop:
             with interrupts.protect(raise_after=False):
                 bar.close()
-                records = part_records(writer.path)
-                writer.write_runs(_run_rows(records))
-                counts = _counts(plan, records, writer.path)
-                writer.finish("interrupted", counts=counts)
+                counts = _close_interrupted(writer, plan)
             if isinstance(stop, KeyboardInterrupt):
                 raise SweepInterrupted(writer.path, counts["done"], plan.runs) from None
             raise SweepAborted(writer.path, counts["done"], plan.runs, stop) from None
+        except OSError:
+            # A write failed (a full disk, a permission): close the folder as interrupted if it
+            # can still be written; if not, it stays "running", which readers and a resume
+            # handle alike (they rebuild from the parts), and the caller gets the first error.
+            with interrupts.protect(raise_after=False), contextlib.suppress(OSError):
+                bar.close()
+                _close_interrupted(writer, plan)
+            raise
         finally:
             bar.close()
+
+
+def _close_interrupted(writer: ResultsWriter, plan: Plan) -> dict[str, int]:
+    """Rebuild runs.parquet from the completed parts and mark the folder "interrupted".
+
+    runs.parquet is written first: if that fails the status stays "running", so no reader ever
+    trusts a runs.parquet older than the parts.
+    """
+    records = part_records(writer.path)
+    writer.write_runs(_run_rows(records))
+    counts = _counts(plan, records, writer.path)
+    writer.finish("interrupted", counts=counts)
+    return counts
 
 
 def _record_session(

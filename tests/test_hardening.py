@@ -240,32 +240,58 @@ def test_kill_9_at_any_point_then_resume_gives_the_uninterrupted_rows(
 
 
 @pytest.mark.parametrize(
-    ("error", "message"),
+    ("error", "message", "lasting", "status"),
     [
-        (PermissionError(errno.EACCES, "Permission denied"), "Permission denied"),
-        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+        (
+            PermissionError(errno.EACCES, "Permission denied"),
+            "Permission denied",
+            False,
+            "interrupted",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            "No space left on device",
+            False,
+            "interrupted",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            "No space left on device",
+            True,
+            "running",
+        ),
     ],
-    ids=["permission", "disk full"],
+    ids=["permission", "disk full", "disk stays full"],
 )
 def test_a_failed_part_write_stops_cleanly_and_a_resume_completes(
-    error, message, tiny, reference, tmp_path, monkeypatch, capsys
+    error, message, lasting, status, tiny, reference, tmp_path, monkeypatch, capsys
 ):
     """Documented behaviour: `run_sweep` raises the OSError itself; the CLI exits 2 with
-    ``cannot use the results folder DIR: <reason>`` and how to resume. The completed parts stay, the failed part
-    leaves no file behind, and ``sweep --resume`` finishes the sweep."""
-    real = sim.store.pq.write_table
+    ``cannot use the results folder DIR: <reason>`` and how to resume. The completed parts stay,
+    the failed part leaves no file behind, the folder is marked "interrupted" if runs.parquet and
+    the manifest can still be written (else it stays "running", never with a stale runs.parquet),
+    and ``sweep --resume`` finishes the sweep."""
+    real_table, real_text = sim.store.pq.write_table, sim.store.Path.write_text
     calls = []
 
     def failing(table, where, *args, **kwargs):
         if Path(where).name.startswith(".part-"):
             calls.append(where)
             if len(calls) == 4:  # the 4th part: half a file on disk, then the error
-                real(table, where, *args, **kwargs)
+                real_table(table, where, *args, **kwargs)
                 os.truncate(where, os.path.getsize(where) // 2)
                 raise error
-        return real(table, where, *args, **kwargs)
+        if lasting and len(calls) >= 4:
+            raise error
+        return real_table(table, where, *args, **kwargs)
+
+    def failing_text(path, *args, **kwargs):
+        if lasting and len(calls) >= 4 and path.name.startswith("."):
+            raise error
+        return real_text(path, *args, **kwargs)
 
     monkeypatch.setattr(sim.store.pq, "write_table", failing)
+    monkeypatch.setattr(sim.store.Path, "write_text", failing_text)
     out = tmp_path / "out"
     argv = ["sweep", "--executor", "serial", "--batch-size", "1", "--quiet"]
     assert main([*argv[:1], str(tiny_file(tmp_path)), "--out", str(out), *argv[1:]]) == 2
@@ -276,7 +302,8 @@ def test_a_failed_part_write_stops_cleanly_and_a_resume_completes(
     assert len(part_paths(out)) == 3 and not temporaries(out)
     for part in part_paths(out):
         assert pq.read_table(part).num_rows == (12 + 1) * 2  # whole parts only
-    assert load_results(out).status == "running"
+    assert load_results(out).status == status
+    assert len(load_results(out).runs) == 3  # the 3 parts' runs, from runs.parquet or the parts
 
     monkeypatch.undo()
     assert main(["sweep", "--resume", str(out), "--executor", "serial", "--quiet"]) == 0
