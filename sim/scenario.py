@@ -715,18 +715,7 @@ class _Validator:
         self.keys(doc, TOP_LEVEL, "")
         sections = {}
         for section, keys in SCHEMA.items():
-            raw = self.table(doc.get(section, {}), section)
-            self.keys(raw, keys, f"{section}.")
-            values = {}
-            for k, spec in keys.items():
-                key = f"{section}.{k}"
-                if k in raw:
-                    values[k] = self.check(spec.check, raw[k], key)
-                elif spec.default is REQUIRED:
-                    self.fail(key, "is required")
-                else:
-                    values[k] = spec.default
-            sections[section] = values
+            sections[section] = self.checked_table(doc.get(section, {}), keys, section)
         head = sections.pop("scenario")
         ladder = self.ladder(
             head, doc.get("rungs"), "scenario" in doc and "ladder" in doc["scenario"]
@@ -839,16 +828,7 @@ class _Validator:
 
     def firm(self, raw: Any, i: int, ladder: Ladder) -> Firm:
         p = f"firms.{i}"
-        raw = self.table(raw, p)
-        self.keys(raw, FIRM_SCHEMA, f"{p}.")
-        v = {}
-        for k, spec in FIRM_SCHEMA.items():
-            if k in raw:
-                v[k] = self.check(spec.check, raw[k], f"{p}.{k}")
-            elif spec.default is REQUIRED:
-                self.fail(f"{p}.{k}", "is required")
-            else:
-                v[k] = spec.default
+        v = self.checked_table(raw, FIRM_SCHEMA, p)
         if (v["service_level"] is None) == (v["departments"] is None):
             self.fail(p, "give exactly one of service_level or departments")
         uses_departments = v["departments"] is not None
@@ -887,8 +867,12 @@ class _Validator:
             start = self.rung_id(v["recognised_start"], ladder, f"{p}.recognised_start")
         return dataclasses.replace(firm, recognised_start=start)
 
-    def sub_table(self, raw: Any, schema: dict[str, Key], key: str) -> dict[str, Any]:
-        """Check a firm's sub-table against its schema; absent keys without a default: None."""
+    def checked_table(self, raw: Any, schema: dict[str, Key], key: str) -> dict[str, Any]:
+        """Check a table (a section, a firm, a firm's sub-table) against its schema.
+
+        Unknown keys are refused, each value is checked, a missing required key is reported and
+        any other missing key takes its default.
+        """
         raw = self.table(raw, key)
         self.keys(raw, schema, f"{key}.")
         values = {}
@@ -904,12 +888,12 @@ class _Validator:
     def contact_centre(self, raw: Any, key: str) -> ContactCentre | None:
         if raw is None:
             return None
-        return ContactCentre(**self.sub_table(raw, CONTACT_CENTRE_SCHEMA, key))
+        return ContactCentre(**self.checked_table(raw, CONTACT_CENTRE_SCHEMA, key))
 
     def inventory(self, raw: Any, key: str) -> Inventory | None:
         if raw is None:
             return None
-        v = self.sub_table(raw, INVENTORY_SCHEMA, key)
+        v = self.checked_table(raw, INVENTORY_SCHEMA, key)
         given = [k for k in REORDER_POLICY_KEYS if v[k] is not None]
         if v["fill_rate"] is not None:
             if given:
