@@ -7,3 +7,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Engines implementing MODEL.md; behaviour and known-answer tests are parametrised over these.
 ENGINES = ["agents", "population"]
+
+# Customers with expectation exactly 5, no zone of tolerance, no learning and an interaction every
+# month: a rung of quality above 5 (sd 0) always delights, one below always disappoints.
+EXACT_CUSTOMERS = {
+    "expectation_mean": 5.0,
+    "expectation_sd": 0.0,
+    "tolerance": 0.0,
+    "adapt_rate": 0.0,
+    "market_pull": 0.0,
+    "contact_prob": 1.0,
+}

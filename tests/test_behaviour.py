@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ENGINES
+from conftest import ENGINES, EXACT_CUSTOMERS
 from sim import load_scenario, simulate
 from sim.metrics import COLUMNS
 
@@ -44,14 +44,7 @@ def exact_market(firms, *, size=2000, initial=None, months=24, **sections):
         "scenario": {"seed": 5, "months": months, "replicates": 1},
         "rungs": TWO_RUNGS,
         "market": {"size": size, "initial_customers": size // 2 if initial is None else initial},
-        "customers": {
-            "expectation_mean": 5.0,
-            "expectation_sd": 0.0,
-            "tolerance": 0.0,
-            "adapt_rate": 0.0,
-            "market_pull": 0.0,
-            "contact_prob": 1.0,
-        },
+        "customers": dict(EXACT_CUSTOMERS),
         "firms": firms,
     }
     for section, values in sections.items():

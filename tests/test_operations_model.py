@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_behaviour import TWO_RUNGS, assert_stock_flow
 
-from conftest import ENGINES
+from conftest import ENGINES, EXACT_CUSTOMERS
 from sim import load_scenario, simulate
 from sim.operations import average_speed_of_answer, erlang_c, fill_rate, service_level
 from sim.scenario import (
@@ -62,14 +62,7 @@ def market(
         "scenario": {"seed": seed, "months": months, "replicates": 1},
         "rungs": rungs,
         "market": {"size": size},
-        "customers": {
-            "expectation_mean": 5.0,
-            "expectation_sd": 0.0,
-            "tolerance": 0.0,
-            "adapt_rate": 0.0,
-            "market_pull": 0.0,
-            "contact_prob": 1.0,
-        },
+        "customers": dict(EXACT_CUSTOMERS),
         "churn": {"leave_prob": 0.0, "base_prob": 0.0},
         "acquisition": {"prob": 0.0},
         "referrals": {"refer_prob": 0.0},

@@ -1,7 +1,7 @@
 """The population engine (`sim/population.py`): its own guarantees and its sampling helpers.
 
 Behaviour shared with the agent engine (rules, known answers) is tested on both engines in
-test_behaviour.py and test_special_cases.py; agreement in distribution in test_docking.py. Here:
+test_behaviour.py and validation/test_cases.py; agreement in distribution in test_docking.py. Here:
 reproducibility, the state's dtypes, the samplers' exactness (uniform, distinct, never oneself,
 never a gone person) and the firm-level bookkeeping, which must equal the agent engine's exactly.
 Statistical checks use fixed seeds and a two-sided level of 0.001 (Bonferroni where several).
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from conftest import EXACT_CUSTOMERS
 from sim import load_scenario, rules, simulate
 from sim.metrics import COLUMNS
 from sim.model import RetentionModel
@@ -343,14 +344,7 @@ def test_strikes_history_restarts_when_a_switcher_joins_the_competitor():
         "scenario": {"seed": 1, "months": 6},
         "rungs": [always_bad],
         "market": {"size": 100, "initial_customers": 100},
-        "customers": {
-            "expectation_mean": 5.0,
-            "expectation_sd": 0.0,
-            "tolerance": 0.0,
-            "adapt_rate": 0.0,
-            "market_pull": 0.0,
-            "contact_prob": 1.0,
-        },
+        "customers": dict(EXACT_CUSTOMERS),
         "churn": {"rule": "strikes", "strikes": 2, "base_prob": 0.0, "switch_prob": 1.0},
         "acquisition": {"prob": 0.0},
         "firms": [
