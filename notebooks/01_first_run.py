@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -32,7 +34,6 @@ import pandas as pd
 
 import sim
 from sim import plots
-from sim.runner import replicate_seeds, run_id
 from sim.summary import final_table
 
 SMOKE = os.environ.get("SIM_SMOKE") == "1"
@@ -102,26 +103,13 @@ plots.customers_and_revenue(frame, title="Baseline: one run")
 # ## Replicates
 #
 # One run is one possible history. A scenario's replicates each get their own seed, spawned from
-# `scenario.seed` (`replicate_seeds`); labelled with `run_id`, `replicate` and `seed`, their rows
-# look like a results folder's, and the plots draw the mean with its 95% confidence band.
-# (`sim.run_sweep` does the same for whole sweeps, in parallel, into a results folder.)
-
+# `scenario.seed`. `sim.simulate_replicates` runs them in turn and labels the rows with `run_id`,
+# `replicate` and `seed`, so they look like a results folder's, and the plots draw the mean with
+# its 95% confidence band. (`sim.run_sweep` does the same for whole sweeps, in parallel, into a
+# results folder.)
 
 # %%
-def replicates(scenario: sim.Scenario, point: int = 0) -> pd.DataFrame:
-    """The rows of every replicate of a scenario, one run after another (run ids p<point>-r<n>)."""
-    return pd.concat(
-        [
-            sim.simulate(scenario, seed=seed).assign(
-                run_id=run_id(point, r), replicate=r, seed=seed
-            )
-            for r, seed in enumerate(replicate_seeds(scenario)[0])
-        ],
-        ignore_index=True,
-    )
-
-
-baseline = replicates(scenario)
+baseline = sim.simulate_replicates(scenario)
 plots.customers_and_revenue(baseline)
 
 # %% [markdown]
@@ -137,7 +125,7 @@ KEY = "churn.leave_prob"
 versions = []
 for point, value in enumerate((0.91, 0.5)):
     variant = scenario.with_values({KEY: value})
-    versions.append(replicates(variant, point).assign(**{KEY: value}))
+    versions.append(sim.simulate_replicates(variant, point=point).assign(**{KEY: value}))
 compared = pd.concat(versions, ignore_index=True)
 plots.retention_curves(compared, by=KEY)
 

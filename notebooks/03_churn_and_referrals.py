@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -40,7 +42,6 @@ from matplotlib.figure import Figure
 
 import sim
 from sim import plots
-from sim.runner import replicate_seeds, run_id
 from sim.summary import final_table, replicate_summary
 from sim.validation import (
     WOM_CONTACT,
@@ -60,23 +61,13 @@ SMALL = {"market.size": 500, "scenario.months": 36, "scenario.replicates": 3} if
 pd.set_option("display.width", 120)
 
 
-def replicates(scenario: sim.Scenario, point: int = 0) -> pd.DataFrame:
-    """The rows of every replicate of a scenario, one run after another (run ids p<point>-r<n>)."""
-    return pd.concat(
-        [
-            sim.simulate(scenario, seed=seed).assign(
-                run_id=run_id(point, r), replicate=r, seed=seed
-            )
-            for r, seed in enumerate(replicate_seeds(scenario)[0])
-        ],
-        ignore_index=True,
-    )
-
-
 def sweep_rows(scenario: sim.Scenario) -> pd.DataFrame:
     """Every point of a scenario's sweep, its replicates labelled with the swept values."""
     return pd.concat(
-        [replicates(p, i).assign(**values) for i, (values, p) in enumerate(scenario.points())],
+        [
+            sim.simulate_replicates(p, point=i).assign(**values)
+            for i, (values, p) in enumerate(scenario.points())
+        ],
         ignore_index=True,
     )
 
@@ -138,7 +129,7 @@ excellent = sim.load_scenario(
 KEY = "referrals.refer_prob"
 by_referral = pd.concat(
     [
-        replicates(excellent.with_values({KEY: q}), i).assign(**{KEY: q})
+        sim.simulate_replicates(excellent.with_values({KEY: q}), point=i).assign(**{KEY: q})
         for i, q in enumerate((0.0, 0.1, 0.25, 0.5))
     ],
     ignore_index=True,
@@ -171,7 +162,7 @@ wom = known_answer_scenario(
     refer=WOM_REFER,
     conversion=WOM_CONVERSION,
 ).with_values({"scenario.replicates": reps})
-runs = replicates(wom).assign(share=lambda d: d["customers"] / size)
+runs = sim.simulate_replicates(wom).assign(share=lambda d: d["customers"] / size)
 simulated = replicate_summary(runs, by=["step"], metrics=["share"])
 expected = word_of_mouth_path(0.0, WOM_P, WOM_Q, size, months)
 comparison = simulated.set_index("step")[["mean", "ci_low", "ci_high"]].assign(
@@ -217,7 +208,7 @@ churning = wom.with_values(
         "scenario.replicates": 2 if SMOKE else 5,
     }
 )
-late = replicates(churning).query(f"step > {long_months // 2}")
+late = sim.simulate_replicates(churning).query(f"step > {long_months // 2}")
 print(
     f"long-run share: simulated {late['customers'].mean() / size:.3f}, "
     f"equation {word_of_mouth_equilibrium(WOM_P, WOM_Q, size, delta):.3f}"

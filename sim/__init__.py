@@ -4,7 +4,8 @@ The public Python API:
 
 - `load_scenario(path_or_dict, overrides=None)` -> a validated, frozen `Scenario`;
 - `simulate(scenario, seed=..., engine=...)` -> one run as a pandas DataFrame (one row per month
-  and firm);
+  and firm); `simulate_replicates(scenario)` -> every replicate in turn, labelled like a results
+  folder's rows;
 - `run_sweep(scenario, out_dir, executor=..., workers=..., resume=...)` -> every (point,
   replicate) run of a scenario's sweep, in a results folder; the returned object gives
   ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
@@ -13,7 +14,7 @@ The public Python API:
 """
 
 from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
-from sim.runner import simulate
+from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import Results, load_results
 from sim.sweep import SweepResult, run_sweep
@@ -31,5 +32,6 @@ __all__ = [
     "load_scenario",
     "run_sweep",
     "simulate",
+    "simulate_replicates",
 ]
 __version__ = "0.1.0"

@@ -2,8 +2,8 @@
 
 A run is a plain function of a validated scenario and an integer seed, returning the MODEL.md
 frame; the CLI, notebooks, the app, sweeps and tests all call `simulate`. Also here: the run seeds
-of a scenario (`replicate_seeds`, spawned in a fixed (point, replicate) order) and run ids
-(`run_id`).
+of a scenario (`replicate_seeds`, spawned in a fixed (point, replicate) order), run ids
+(`run_id`), and `simulate_replicates`, a scenario's replicates run in turn (for notebooks).
 
 What does not live here: running many runs (`sweep.py`: executors, batching, resume), writing
 files (`store.py`), drawing figures (`plots.py`).
@@ -65,6 +65,39 @@ def simulate(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return engine_function(engine or scenario.engine)(scenario, seed)
+
+
+def simulate_replicates(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    *,
+    point: int = 0,
+    engine: str | None = None,
+) -> pd.DataFrame:
+    """Every replicate of a scenario, one run after another in this process.
+
+    The runs use the scenario's first-point seeds (`replicate_seeds`), so two variants of one
+    scenario compared this way share their random numbers replicate by replicate. The rows carry
+    ``run_id`` (with ``point`` in it, `run_id`), ``replicate`` and ``seed``, like a results
+    folder's, so the summaries and plots take them as they are. For many points, in parallel and
+    into a results folder, use `sim.run_sweep`.
+
+    Args:
+        scenario: a `Scenario`, or anything `load_scenario` accepts (its ``[sweep]``, if any, is
+            ignored: this runs the scenario as given).
+        point: the point number written into the run ids.
+        engine: as for `simulate`.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    return pd.concat(
+        [
+            simulate(scenario, seed=seed, engine=engine).assign(
+                run_id=run_id(point, r), replicate=r, seed=seed
+            )
+            for r, seed in enumerate(replicate_seeds(scenario)[0])
+        ],
+        ignore_index=True,
+    )
 
 
 def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:

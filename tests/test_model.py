@@ -1,11 +1,14 @@
-"""sim/model.py and sim/agents.py: the Mesa agent engine itself."""
+"""sim/model.py and sim/agents.py: the Mesa agent engine itself; and sim/runner.py's replicates."""
 
 import mesa
+import pandas as pd
 
+import sim
 from sim import load_scenario, simulate
 from sim.agents import FirmAgent, Person
 from sim.model import RetentionModel
 from sim.rules import CUSTOMER, PROSPECT
+from sim.runner import replicate_seeds
 
 SMALL = {
     "scenario": {"seed": 1, "months": 6},
@@ -52,3 +55,21 @@ def test_model_matches_simulate():
     model = RetentionModel(sc, seed=9)
     assert model.run().equals(simulate(sc, seed=9, engine="agents"))
     model.release()
+
+
+def test_simulate_replicates_runs_each_replicate_seed_and_labels_the_rows():
+    scenario = load_scenario("scenarios/competition.toml", ["market.size=300", "scenario.months=6"])
+    seeds = replicate_seeds(scenario)[0]
+    rows = sim.simulate_replicates(scenario, point=7)
+    assert rows["run_id"].unique().tolist() == [f"p0007-r{r:03d}" for r in range(len(seeds))]
+    for r, seed in enumerate(seeds):
+        one = rows[rows["replicate"] == r]
+        assert (one["seed"] == seed).all()
+        expected = simulate(scenario, seed=seed)
+        pd.testing.assert_frame_equal(
+            one[expected.columns].reset_index(drop=True), expected, check_dtype=True
+        )
+    # A variant of the scenario is run on the same seeds, replicate by replicate.
+    variant = sim.simulate_replicates(scenario.with_values({"churn.leave_prob": 0.5}))
+    assert variant["seed"].tolist() == rows["seed"].tolist()
+    assert not variant["customers"].equals(rows["customers"])
