@@ -1,0 +1,42 @@
+"""sim.formatting: the one number formatter (money to 3 significant figures)."""
+
+import math
+
+import pytest
+
+from sim.formatting import count, money, share
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1_250_000, "1.25M"),
+        (1_254_999, "1.25M"),
+        (30_200, "30.2k"),
+        (30_249, "30.2k"),
+        (999_999, "1M"),
+        (1_234, "1.23k"),
+        (950, "950"),
+        (12.345, "12.3"),
+        (0, "0"),
+        (-4_100, "-4.1k"),
+        (-8_670_000, "-8.67M"),
+        (2.5e9, "2.5B"),
+    ],
+)
+def test_money_has_three_significant_figures(value, text):
+    assert money(value) == text
+
+
+def test_money_digits_and_missing():
+    assert money(8_674_321, digits=4) == "8.674M"
+    assert money(None) == "-"
+    assert money(math.nan) == "-"
+
+
+def test_share_and_count():
+    assert share(0.456) == "46%"
+    assert share(0.4567, digits=1) == "45.7%"
+    assert share(float("nan")) == "-"
+    assert count(12_345.4) == "12,345"
+    assert count(None) == "-"
