@@ -2,9 +2,10 @@
 
 A person carries its own state (status, firm, expectation, bad-experience history, closures) and
 knows how to have an experience and how to react to a bad one. A firm knows what it delivers this
-month (its departments' rungs), its reputation (recognised rung and delivery streaks), how to
-draw the department a customer deals with and, when it has them, its contact centre's month (the
-chance a call waits past the customer's patience) and its chance of a stock-out. The month's
+month (its departments' rungs) and the month's investment in the rungs it climbed to, its
+reputation (recognised rung and delivery streaks), how to draw the department a customer deals
+with and, when it has them, its contact centre's month (the chance a call waits past the
+customer's patience) and its chance of a stock-out. The month's
 schedule (who acts when, the synchronous update) lives in `model.py`; the formulas live in
 `rules.py`.
 """
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 
 class FirmAgent(mesa.Agent):
-    """A firm: what it delivers each month, its reputation and its fee."""
+    """A firm: what it delivers each month (and the investment of climbing to it), its reputation
+    and its fee."""
 
     def __init__(self, model: mesa.Model, index: int, spec: Firm, ladder: Ladder):
         super().__init__(model)
@@ -47,12 +49,20 @@ class FirmAgent(mesa.Agent):
     def begin_month(self, month: int) -> None:
         """Set this month's departments' rungs (following the schedule) and what follows from them."""
         rung_ids = self.spec.rungs_at(month)
+        self.investment = 0.0  # this month's one-off investment in the rungs climbed
         if rung_ids == self._configured:
             return
+        previous = None if self._configured is None else self.rung_indices
         self._configured = rung_ids
         weights = self.spec.department_weights
         self.rungs: list[Rung] = [self.ladder[self.ladder.index(r)] for r in rung_ids]
         self.rung_indices = [self.ladder.index(r) for r in rung_ids]
+        if previous is not None:
+            totals = self.ladder.cumulative_investment
+            self.investment = sum(
+                w * rules.climb_investment(totals[old], totals[new])
+                for w, old, new in zip(weights, previous, self.rung_indices, strict=True)
+            )
         self.cumulative_weights = [sum(weights[: i + 1]) for i in range(len(weights))]
         self.delivered = min(self.rung_indices)
         self.delivered_quality = sum(
@@ -109,13 +119,16 @@ class Person(mesa.Agent):
 
     def is_closed_to(self, firm_index: int, month: int) -> bool:
         """Whether negative word of mouth keeps this person from joining the firm this month."""
-        return self.closed_until is not None and self.closed_until.get(firm_index, -1) >= month
+        closed = self.closed_until
+        return closed is not None and firm_index in closed and closed[firm_index] >= month
 
     def close_to(self, firm_index: int, last_month: int) -> None:
         """Be closed to a firm up to and including ``last_month``."""
         if self.closed_until is None:
             self.closed_until = {}
-        self.closed_until[firm_index] = max(self.closed_until.get(firm_index, -1), last_month)
+        self.closed_until[firm_index] = max(
+            self.closed_until.get(firm_index, last_month), last_month
+        )
 
     def experience(self, random: _random.Random, tolerance: float) -> tuple[Rung, float, int, bool]:
         """Step 2 for a customer with an interaction.

@@ -3,7 +3,7 @@
 A ladder is an ordered tuple of rungs, lowest first. Everything the model needs to know about a
 service level lives on its rung: the quality customers experience (0-10 scale), how well complaints
 are resolved, what a customer-month of service costs, and how many months a firm must deliver the
-rung before the market recognises it. Nothing here runs a model or reads a file.
+rung before the market recognises it, and what it costs once to reach it. Nothing here runs a model or reads a file.
 
 The `five` ladder is the one in MODEL.md. The `six` and `three` ladders follow the same spirit
 (quality rising, variability falling, recovery improving, cost rising steeply and recognition taking
@@ -23,7 +23,10 @@ RUNG_FIELDS = (
     "quick_resolve_prob",
     "cost_per_customer",
     "sustain_months",
+    "investment",
 )
+# Fields an inline [[rungs]] table may leave out, and their defaults.
+RUNG_DEFAULTS = {"investment": 0.0}
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Rung:
         cost_per_customer: service cost per customer-month, in currency units, >= 0.
         sustain_months: months of delivering this rung (or better) in a row before the market
             recognises it; 0 means recognised in the month it is first delivered.
+        investment: one-off cost of a department reaching this rung (training, systems, hiring),
+            in currency units (the unit of ``monthly_fee``), >= 0; 0 in the built-in ladders,
+            since no published figure exists (docs/model.md D41).
     """
 
     id: str
@@ -50,6 +56,7 @@ class Rung:
     quick_resolve_prob: float
     cost_per_customer: float
     sustain_months: int
+    investment: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,16 @@ class Ladder:
     def labels(self) -> tuple[str, ...]:
         return tuple(r.label for r in self.rungs)
 
+    @property
+    def cumulative_investment(self) -> tuple[float, ...]:
+        """Per rung, the ``investment`` of that rung and every rung below it: what climbing
+        from rung a to rung b costs is the difference (`sim.rules.climb_investment`)."""
+        totals, total = [], 0.0
+        for rung in self.rungs:
+            total += rung.investment
+            totals.append(total)
+        return tuple(totals)
+
     def index(self, rung_id: str) -> int:
         """Position of a rung on the ladder (0 = lowest). Raises KeyError for unknown ids."""
         for i, rung in enumerate(self.rungs):
@@ -90,6 +107,7 @@ def _ladder(name: str, rows: list[tuple]) -> Ladder:
 
 
 # id, label, quality mean, quality sd, resolve, quick resolve, cost per customer-month, sustain
+# (investment: 0, the default, in every built-in ladder)
 BUILTIN_LADDERS: dict[str, Ladder] = {
     "five": _ladder(
         "five",

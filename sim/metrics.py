@@ -49,6 +49,7 @@ FIRM_VALUES = (
     "cost_per_customer",  # weighted mean cost_per_customer of the departments' rungs this month
     "monthly_fee",
     "staffing_cost",  # contact-centre agents x cost per agent-month (0 at month 0 and without)
+    "investment",  # one-off investment in the rungs the departments climbed to this month
     "queue_unstable",  # 1 when the month's offered traffic reached the agents, else 0
 )
 # Values missing (NaN) unless an engine records them: the contact centre's month (`record_queue`).
@@ -123,8 +124,13 @@ METRICS: dict[str, Callable[[_Columns, dict], np.ndarray]] = {
     "service_cost": lambda c, x: c.cost_per_customer * _stayed(c),
     "acquisition_cost": lambda c, x: x["acquisition_cost"] * c.joined_marketing,
     "staffing_cost": lambda c, x: c.staffing_cost,
+    "investment": lambda c, x: c.investment,
     "profit": lambda c, x: (
-        x["revenue"] - x["service_cost"] - x["acquisition_cost"] - x["staffing_cost"]
+        x["revenue"]
+        - x["service_cost"]
+        - x["acquisition_cost"]
+        - x["staffing_cost"]
+        - x["investment"]
     ),
     "discounted_revenue": lambda c, x: _cumulative(x["revenue"] * x["discount"], x["n_firms"]),
     "discounted_profit": lambda c, x: _cumulative(x["profit"] * x["discount"], x["n_firms"]),

@@ -47,6 +47,8 @@ class RetentionModel(mesa.Model):
         self.seed = seed
         sc = scenario
         self.firm_agents = [FirmAgent(self, i, f, sc.ladder) for i, f in enumerate(sc.firms)]
+        outside = sc.acquisition.outside_rung
+        self.outside = None if outside is None else sc.ladder.index(outside)  # step 6
         c = sc.customers
         self.people = [
             Person(
@@ -70,8 +72,26 @@ class RetentionModel(mesa.Model):
         self.reachable = list(self.people)  # people who are not gone
         self.reachable_dirty = False
         self.returns: dict[int, list[Person]] = {}  # month -> away people who are prospects from it
+        if sc.warmup_months:
+            self._warm_up(sc.warmup_months)
         self.tallies = Tallies(sc.months, len(sc.firms))
         self._record(0, {k: [0] * len(sc.firms) for k in MONTHLY_FLOWS}, [0] * len(sc.firms))
+
+    def _warm_up(self, months: int) -> None:
+        """Run ``months`` months before month 0, numbered ``-months + 1 ... 0``, with nothing kept.
+
+        Each is an ordinary month (`step`) at the firms' month-0 rungs (`Firm.rungs_at`), so
+        reputations, expectations, who is away, closures and strike histories evolve through
+        it. Its rows go to a scratch tally that is then dropped (months ``<= 0`` index it from
+        the end). Afterwards Mesa's step counter is back at 0 and the month-0 cohort is the
+        firms' customers at the end of the warm-up (docs/model.md D40).
+        """
+        self.tallies = Tallies(months, len(self.firm_agents))  # scratch, dropped afterwards
+        self.steps = -months
+        for _ in range(months):
+            self.step()
+        for person in self.people:
+            person.cohort = person.status == rules.CUSTOMER
 
     @staticmethod
     def _clip(value: float) -> float:
@@ -188,7 +208,7 @@ class RetentionModel(mesa.Model):
         referred = {id(p) for p, _, _ in joins}
         for person in prospects:
             if id(person) not in referred and rnd.random() < sc.acquisition.prob:
-                firm = self._choose_firm(person, recognised, None, t)
+                firm = self._choose_firm(person, recognised, None, t, self.outside)
                 if firm is not None:
                     joins.append((person, firm, "marketing"))
 
@@ -268,22 +288,34 @@ class RetentionModel(mesa.Model):
         return refs
 
     def _choose_firm(
-        self, person: Person, recognised: list[int], exclude: FirmAgent | None, t: int
+        self,
+        person: Person,
+        recognised: list[int],
+        exclude: FirmAgent | None,
+        t: int,
+        outside: int | None = None,
     ) -> FirmAgent | None:
-        """Step 6's logit choice among the firms open to the person (``exclude`` left out)."""
+        """Step 6's logit choice among the firms open to the person (``exclude`` left out) and,
+        given ``outside`` (the outside rung's ladder index), the rest of the market.
+
+        Returns:
+            The firm chosen; None when the person picks the rest of the market or no firm is
+            open.
+        """
         w = self.scenario.acquisition.rung_weight
         options = [
             f for f in self.firm_agents if f is not exclude and not person.is_closed_to(f.index, t)
         ]
-        if len(options) <= 1:
+        if not options or (outside is None and len(options) == 1):
             return options[0] if options else None
         weights = [rules.choice_weight(recognised[f.index], w) for f in options]
-        u = self.random.random() * math.fsum(weights)
+        rest = [] if outside is None else [rules.choice_weight(outside, w)]
+        u = self.random.random() * math.fsum(weights + rest)
         for firm, weight in zip(options, weights, strict=True):
             u -= weight
             if u < 0:
                 return firm
-        return options[-1]
+        return None if rest else options[-1]
 
     def _record(self, t: int, counts: dict[str, list[int]], start_customers: list[int]) -> None:
         if self.reachable_dirty:
@@ -313,6 +345,7 @@ class RetentionModel(mesa.Model):
         firm_t["monthly_fee"][:] = [f.monthly_fee for f in self.firm_agents]
         if t > 0:
             firm_t["staffing_cost"][:] = [f.staffing_cost for f in self.firm_agents]
+        firm_t["investment"][:] = [f.investment for f in self.firm_agents]
         firm_t["delivered_rung"][:] = [f.delivered for f in self.firm_agents]
         firm_t["recognised_rung"][:] = [f.recognised for f in self.firm_agents]
         self.tallies.market["prospects"][t] = stocks[rules.PROSPECT]

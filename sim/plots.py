@@ -51,6 +51,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER, RUNG_FIELDS, Ladder, Rung
+from sim.rules import monthly_rate
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
@@ -203,7 +204,9 @@ def customers_and_revenue(
 # Shared pieces: number formats, titles, the ladder and the firms of a results folder.
 
 SHARE, MONEY, PEOPLE = "share", "money", "people"
-RUNG_KEY = re.compile(r"^firms\.(\d+)\.service_level$")
+# A firm's service level, or the service level of one of its schedule's entries.
+RUNG_KEY = re.compile(r"^firms\.(\d+)\.(?:schedule\.\d+\.)?service_level$")
+_SCHEDULE_RUNG_KEY = re.compile(r"^firms\.\d+\.schedule\.\d+\.service_level$")
 _FIRM_KEY = re.compile(r"^firms\.(\d+)\.")
 KEY_NAMES = {
     "churn.rule": "churn rule",
@@ -219,6 +222,9 @@ KEY_NAMES = {
     "customers.contact_prob": "monthly contact probability",
     "market.size": "market size",
     "finance.discount_rate": "monthly discount rate",
+    "finance.annual_discount_rate": "annual discount rate",
+    "acquisition.outside_rung": "rest of the market (outside rung)",
+    "scenario.warmup_months": "warm-up months",
 }
 # A firm's operational keys (``firms.<i>.contact_centre.agents``): by their last part.
 _OPERATIONS_KEY = re.compile(r"^firms\.\d+\.(?:contact_centre|inventory)\.(\w+)$")
@@ -240,6 +246,8 @@ SUBTITLE_WIDTH = 110
 
 def key_name(key: str) -> str:
     """A swept key as a reader would say it (``"churn.rule"`` -> ``"churn rule"``)."""
+    if _SCHEDULE_RUNG_KEY.match(key):
+        return "scheduled service level"
     if RUNG_KEY.match(key):
         return "service level"
     m = _OPERATIONS_KEY.match(key)
@@ -352,7 +360,7 @@ def ladder_of(
     """
     scenario = (manifest or {}).get("scenario") or {}
     if scenario.get("rungs"):
-        rungs = tuple(Rung(**{f: r[f] for f in RUNG_FIELDS}) for r in scenario["rungs"])
+        rungs = tuple(Rung(**{f: r[f] for f in RUNG_FIELDS if f in r}) for r in scenario["rungs"])
         return Ladder(scenario.get("scenario", {}).get("ladder") or "inline", rungs)
     name = (scenario.get("scenario") or {}).get("ladder")
     if name in BUILTIN_LADDERS:
@@ -389,8 +397,10 @@ def finance_of(
     """
     scenario = (manifest or {}).get("scenario") or {}
     firms, finance = scenario.get("firms"), scenario.get("finance") or {}
-    if firms and "discount_rate" in finance:
+    if firms and ("discount_rate" in finance or "annual_discount_rate" in finance):
         fees = {str(f["name"]): float(f.get("monthly_fee", 30.0)) for f in firms}
+        if "annual_discount_rate" in finance:
+            return fees, monthly_rate(float(finance["annual_discount_rate"]))
         return fees, float(finance["discount_rate"])
     keys = [k for k in ("run_id", "firm") if k in timeseries.columns]
     rows = timeseries.sort_values("step", kind="stable")

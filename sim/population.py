@@ -166,6 +166,8 @@ class FirmTable:
         delivered: (firms,) lowest department rung (ladder index).
         delivered_quality: (firms,) weighted mean ``quality_mean`` of the departments (0-10).
         cost_per_customer: (firms,) weighted mean ``cost_per_customer`` (currency per month).
+        investment: (firms,) this month's one-off investment: each department's climb since
+            last month (`rules.climb_investment`), weighted by department (0 without a climb).
         recognised: (firms,) recognised rung (ladder index).
         streaks: (firms, rungs) months in a row each rung has been delivered or bettered.
         centres: each firm's `sim.scenario.ContactCentre`, or None.
@@ -199,6 +201,8 @@ class FirmTable:
         self._rung_quick = np.array([r.quick_resolve_prob for r in rungs])
         self._rung_cost = np.array([r.cost_per_customer for r in rungs])
         self.sustain = np.array([r.sustain_months for r in rungs], dtype=np.int64)
+        self._rung_investment_total = np.array(self.ladder.cumulative_investment)
+        self.investment = np.zeros(nf)
         self.centres = [f.contact_centre for f in self.specs]  # None: no contact centre
         self.has_centre = np.array([c is not None for c in self.centres])
         self.has_inventory = np.array([f.inventory is not None for f in self.specs])
@@ -217,16 +221,22 @@ class FirmTable:
     def begin_month(self, month: int) -> None:
         """Set this month's department rungs (following the schedules) and what follows."""
         ids = tuple(f.rungs_at(month) for f in self.specs)
+        self.investment = np.zeros(len(self.specs))  # this month's, in the rungs climbed to
         if ids == self._configured:
             return
-        self._configured = ids
+        previous = None if self._configured is None else self.rung
         nf, depts = self.weights.shape
         rung = np.zeros((nf, depts), dtype=np.int64)
         for i, rung_ids in enumerate(ids):
             index = [self.ladder.index(r) for r in rung_ids]
             rung[i, :] = index[0]
             rung[i, : len(index)] = index
+        self._configured = ids
         self.rung = rung
+        if previous is not None:
+            totals = self._rung_investment_total
+            climbed = rules.climb_investment(totals[previous], totals[rung])
+            self.investment = (self.weights * climbed).sum(axis=1)
         self.quality_mean = self._rung_mean[rung]
         self.quality_sd = self._rung_sd[rung]
         self.resolve_prob = self._rung_resolve[rung]
@@ -288,8 +298,8 @@ class PopulationModel:
         cohort: (people,) bool, a month-0 customer who has never left its firm.
         bad_months: (people, strikes - 1) month stamps of the latest bad experiences at the
             current firm (``strikes`` rule only; empty slots hold the dtype's minimum).
-        closed_until: (people, firms) last month each person is closed to each firm, -1 if never
-            (only with negative word of mouth), else None.
+        closed_until: (people, firms) last month each person is closed to each firm, the dtype's
+            minimum if never (only with negative word of mouth), else None.
     """
 
     def __init__(self, scenario: Scenario, seed: int):
@@ -298,6 +308,8 @@ class PopulationModel:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.firms = FirmTable(sc)
+        outside = sc.acquisition.outside_rung
+        self.outside = None if outside is None else sc.ladder.index(outside)  # step 6
         n, nf = sc.market.size, len(sc.firms)
         self.size, self.n_firms = n, nf
         self.steps = 0
@@ -321,17 +333,18 @@ class PopulationModel:
         self.cohort_remaining = np.array(counts, dtype=np.int64)
 
         churn, refs = sc.churn, sc.referrals
+        months = sc.warmup_months + sc.months  # month stamps run from -warmup_months + 1
         self.bad_months: np.ndarray | None = None
         if churn.rule == "strikes":
-            small = sc.months + churn.window_months < _INT16_SAFE
+            small = months + churn.window_months < _INT16_SAFE
             dtype = np.int16 if small else np.int32
             self._no_month = np.iinfo(dtype).min
             self.bad_months = np.full((n, churn.strikes - 1), self._no_month, dtype=dtype)
         self.word_of_mouth = refs.negative_reach > 0 and refs.negative_months > 0
         self.closed_until: np.ndarray | None = None
         if self.word_of_mouth:
-            small = sc.months + refs.negative_months < _INT16_SAFE
-            self.closed_until = np.full((n, nf), -1, dtype=np.int16 if small else np.int32)
+            dtype = np.int16 if months + refs.negative_months < _INT16_SAFE else np.int32
+            self.closed_until = np.full((n, nf), np.iinfo(dtype).min, dtype=dtype)
 
         graph = build_network(sc.market.network, n, seed)
         self.indptr: np.ndarray | None = None
@@ -345,8 +358,27 @@ class PopulationModel:
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count
         self.returns: dict[int, list[np.ndarray]] = {}  # month -> away people prospects from it
         self._mask = np.empty(n, dtype=bool)
+        if sc.warmup_months:
+            self._warm_up(sc.warmup_months)
         self.tallies = Tallies(sc.months, nf)
         self._record(0, {}, np.zeros(nf, np.int64))
+
+    def _warm_up(self, months: int) -> None:
+        """Run ``months`` months before month 0, numbered ``-months + 1 ... 0``, with nothing kept.
+
+        Each is an ordinary month (`step`) at the firms' month-0 rungs (`Firm.rungs_at`), so
+        reputations, expectations, who is away, closures and strike histories evolve through
+        it. Its rows go to a scratch tally that is then dropped (months ``<= 0`` index it from
+        the end). Afterwards the step counter is back at 0 and the month-0 cohort is the firms'
+        customers at the end of the warm-up (docs/model.md D40).
+        """
+        self.tallies = Tallies(months, self.n_firms)  # scratch, dropped afterwards
+        self._record(0, {}, np.zeros(self.n_firms, np.int64))  # the first month's start
+        self.steps = -months
+        for _ in range(months):
+            self.step()
+        np.equal(self.status, rules.CUSTOMER, out=self.cohort)
+        self.cohort_remaining = self._count(self.firm[self.cohort])
 
     # ----------------------------------------------------------------------------------------
     def _count(self, firm: np.ndarray) -> np.ndarray:
@@ -473,7 +505,7 @@ class PopulationModel:
         marketed = self._chance(prospects.size, sc.acquisition.prob)
         marketed = marketed[~np.isin(marketed, np.searchsorted(prospects, won_person))]
         marketed_people = prospects[marketed]
-        marketed_firm = self._choose_firm(marketed_people, recognised, None, t)
+        marketed_firm = self._choose_firm(marketed_people, recognised, None, t, self.outside)
         joined = marketed_firm >= 0
         marketed_people, marketed_firm = marketed_people[joined], marketed_firm[joined]
         counts["joined_marketing"] = self._count(marketed_firm)
@@ -657,19 +689,31 @@ class PopulationModel:
         return self.neighbours[edge].astype(np.int64)
 
     def _choose_firm(
-        self, people: np.ndarray, recognised: np.ndarray, exclude: np.ndarray | None, t: int
+        self,
+        people: np.ndarray,
+        recognised: np.ndarray,
+        exclude: np.ndarray | None,
+        t: int,
+        outside: int | None = None,
     ) -> np.ndarray:
         """Step 6's logit choice among the firms open to each person (``exclude``: per person, a
-        firm left out). Returns a firm index per person, -1 where none is open."""
-        weight = rules.choice_weight(recognised, self.scenario.acquisition.rung_weight)
-        if self.n_firms == 1 and self.closed_until is None and exclude is None:
+        firm left out) and, given ``outside`` (the outside rung's ladder index), the rest of the
+        market. Returns a firm index per person, -1 where none is open or the person picks the
+        rest of the market."""
+        rung_weight = self.scenario.acquisition.rung_weight
+        weight = rules.choice_weight(recognised, rung_weight)
+        if outside is None and self.n_firms == 1 and self.closed_until is None and exclude is None:
             return np.zeros(people.size, dtype=np.int64)
-        weights = np.broadcast_to(weight, (people.size, self.n_firms)).copy()
+        if outside is not None:
+            weight = np.append(weight, rules.choice_weight(outside, rung_weight))
+        weights = np.broadcast_to(weight, (people.size, weight.size)).copy()
         if self.closed_until is not None:
-            weights *= self.closed_until[people] < t
+            weights[:, : self.n_firms] *= self.closed_until[people] < t
         if exclude is not None:
             weights[np.arange(people.size), exclude] = 0.0
-        return logit_choice(self.rng, weights)
+        choice = logit_choice(self.rng, weights)
+        choice[choice == self.n_firms] = -1  # the rest of the market (the outside column)
+        return choice
 
     def _record(self, t: int, counts: dict[str, np.ndarray], start_customers: np.ndarray) -> None:
         """Fill month t of the tallies from the end-of-month state and the month's counts.
@@ -694,6 +738,7 @@ class PopulationModel:
         firm_t["monthly_fee"][:] = self.firms.monthly_fee
         if t > 0:
             firm_t["staffing_cost"][:] = self.firms.staffing_cost
+        firm_t["investment"][:] = self.firms.investment
         firm_t["delivered_rung"][:] = self.firms.delivered
         firm_t["recognised_rung"][:] = self.firms.recognised
         self.tallies.market["prospects"][t] = self._prospects.size

@@ -281,6 +281,8 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
         ("seed", _value(head.get("seed", "-"))),
         ("engine", get(head, "scenario.engine")),
     ]
+    if head.get("warmup_months") or "scenario.warmup_months" in swept:
+        rows.append(("warm-up before month 0 (months)", get(head, "scenario.warmup_months")))
     if ladder is not None:
         rows.append((f"ladder ({ladder.name})", ", ".join(ladder.labels)))
     rows += [
@@ -295,8 +297,15 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
         ("referral probability", get(referrals, "referrals.refer_prob")),
         ("monthly marketing reach", get(acquisition, "acquisition.prob")),
         ("cost per customer won by marketing", get(acquisition, "acquisition.cost")),
-        ("monthly discount rate", get(finance, "finance.discount_rate")),
     ]
+    if acquisition.get("outside_rung") or "acquisition.outside_rung" in swept:
+        rows.append(
+            ("rest of the market (outside rung)", get(acquisition, "acquisition.outside_rung"))
+        )
+    if "annual_discount_rate" in finance or "finance.annual_discount_rate" in swept:
+        rows.append(("annual discount rate", get(finance, "finance.annual_discount_rate")))
+    else:
+        rows.append(("monthly discount rate", get(finance, "finance.discount_rate")))
     for i, firm in enumerate(scenario.get("firms", [])):
         if f"firms.{i}.service_level" in swept:
             delivers = "service level swept (see the sweep)"

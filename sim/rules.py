@@ -110,6 +110,28 @@ def discount_factor(month: T, rate: float) -> T:
     return (1.0 + rate) ** -month
 
 
+def monthly_rate(annual_rate: T) -> T:
+    """Step 9: the monthly discount rate equivalent to an annual one, ``(1 + a)^(1/12) - 1``
+    (twelve months compounded give the annual rate)."""
+    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+
+
+def climb_investment(previous_total: T, current_total: T) -> T:
+    """Step 9: a department's one-off investment for a change of rung this month.
+
+    Args:
+        previous_total: the cumulative ``investment`` of the ladder up to the department's rung
+            last month (the sum over that rung and every rung below it).
+        current_total: the same up to its rung this month.
+
+    Returns:
+        ``current_total - previous_total`` on a climb (the investment of each rung climbed, one
+        by one), 0 when the rung stays or falls (nothing is refunded). Investments are >= 0, so
+        the cumulative sum never falls as the rung rises.
+    """
+    return (current_total > previous_total) * (current_total - previous_total)
+
+
 def largest_remainder(total: int, shares: list[float]) -> list[int]:
     """Initialisation: split ``total`` people over firms in proportion to ``shares``.
 

@@ -34,12 +34,14 @@ import numpy as np
 from sim.ladder import (
     BUILTIN_LADDERS,
     DEFAULT_LADDER,
+    RUNG_DEFAULTS,
     RUNG_FIELDS,
     Ladder,
     Rung,
     get_ladder,
 )
 from sim.operations import fill_rate
+from sim.rules import monthly_rate
 
 ENGINES = ("agents", "population")
 CHURN_RULES = ("fixed", "tarp", "strikes")
@@ -181,6 +183,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": Key(int_at_least(0), REQUIRED, "master seed; run seeds are spawned from it"),
         "ladder": Key(text, DEFAULT_LADDER, "built-in ladder name, or inline [[rungs]] tables"),
         "engine": Key(one_of(*ENGINES), "population", "simulation engine"),
+        "warmup_months": Key(
+            int_at_least(0),
+            0,
+            "months the market runs before month 0 at the month-0 rungs, nothing reported",
+        ),
     },
     "market": {
         "size": Key(int_at_least(0), 10000, "people in the market"),
@@ -221,9 +228,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "prob": Key(prob, 0.01, "monthly chance a prospect joins some firm through marketing"),
         "rung_weight": Key(finite, 0.5, "logit weight on the recognised rung index"),
         "cost": Key(nonneg, 50.0, "cost per customer won by marketing"),
+        "outside_rung": Key(
+            text,
+            None,
+            "rung id of the rest of the market, an option in the choice; none by default",
+        ),
     },
     "finance": {
         "discount_rate": Key(nonneg, 0.01, "monthly discount rate"),
+        "annual_discount_rate": Key(
+            nonneg, None, "annual discount rate, instead of discount_rate (not both)"
+        ),
     },
 }
 
@@ -273,6 +288,7 @@ RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
     "quick_resolve_prob": prob,
     "cost_per_customer": nonneg,
     "sustain_months": int_at_least(0),
+    "investment": nonneg,
 }
 TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep")
 
@@ -382,10 +398,13 @@ class Firm:
         return tuple(name for name, _ in self.departments)
 
     def rungs_at(self, month: int) -> tuple[str, ...]:
-        """Rung id of each department (in `department_names` order) in the given month."""
+        """Rung id of each department (in `department_names` order) in the given month.
+
+        Months before 0 (a warm-up, ``scenario.warmup_months``) deliver month 0's rungs.
+        """
         current = dict(self.departments)
         for entry in self.schedule:
-            if entry.month <= month:
+            if entry.month <= max(month, 0):
                 current.update(entry.departments)
         return tuple(current[name] for name in self.department_names)
 
@@ -482,6 +501,7 @@ class Scenario:
     acquisition: Any
     finance: Any
     firms: tuple[Firm, ...]
+    warmup_months: int = 0
     sweep: Sweep | None = None
     source: str = dataclasses.field(default="", compare=False)
 
@@ -499,6 +519,7 @@ class Scenario:
                 "replicates": self.replicates,
                 "seed": self.seed,
                 "engine": self.engine,
+                "warmup_months": self.warmup_months,
             }
         }
         if self.ladder.name in BUILTIN_LADDERS and BUILTIN_LADDERS[self.ladder.name] == self.ladder:
@@ -507,7 +528,9 @@ class Scenario:
             out["rungs"] = self.ladder.to_records()
         for section in _SECTION_CLASSES:
             values = dataclasses.asdict(getattr(self, section))
-            out[section] = {k: _plain(v) for k, v in values.items()}
+            if section == "finance" and values["annual_discount_rate"] is not None:
+                del values["discount_rate"]  # derived from the annual rate given (not both)
+            out[section] = {k: _plain(v) for k, v in values.items() if v is not None}
         out["firms"] = [_firm_to_dict(f) for f in self.firms]
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
@@ -729,6 +752,10 @@ class _Validator:
                 f"must be at most market.size ({market['size']}), got {market['initial_customers']}",
             )
         market["network"] = self.network(market["network"], market["size"])
+        outside = sections["acquisition"]["outside_rung"]
+        if outside is not None:
+            self.rung_id(outside, ladder, "acquisition.outside_rung")
+        sections["finance"] = self.finance(sections["finance"], doc.get("finance", {}))
         firms = self.firms(doc.get("firms"), ladder)
         if market["initial_customers"] > 0 and sum(f.share for f in firms) <= 0:
             self.fail(
@@ -743,12 +770,25 @@ class _Validator:
             replicates=head["replicates"],
             seed=head["seed"],
             engine=head["engine"],
+            warmup_months=head["warmup_months"],
             ladder=ladder,
             firms=firms,
             sweep=self.sweep(doc.get("sweep"), doc),
             source=self.source,
             **{s: _SECTION_CLASSES[s](**sections[s]) for s in _SECTION_CLASSES},
         )
+
+    def finance(self, values: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+        """The monthly discount rate, given as such or from ``annual_discount_rate`` (not both)."""
+        annual = values["annual_discount_rate"]
+        if annual is None:
+            return values
+        if "discount_rate" in raw:
+            self.fail(
+                "finance",
+                "give either discount_rate (monthly) or annual_discount_rate, not both",
+            )
+        return {**values, "discount_rate": monthly_rate(annual)}
 
     def ladder(self, head: dict[str, Any], rungs: Any, ladder_named: bool) -> Ladder:
         if rungs is None:
@@ -768,6 +808,9 @@ class _Validator:
                 if field not in raw:
                     if field == "label" and "id" in raw:
                         values[field] = str(raw["id"]).replace("_", " ").capitalize()
+                        continue
+                    if field in RUNG_DEFAULTS:
+                        values[field] = RUNG_DEFAULTS[field]
                         continue
                     self.fail(f"rungs.{i}.{field}", "is required")
                 values[field] = self.check(RUNG_CHECKS[field], raw[field], f"rungs.{i}.{field}")

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics import COLUMNS, RUN_COLUMNS, clv_per_initial_customer
+from sim.rules import monthly_rate
 
 # What summary.parquet holds for every (point, firm, month).
 SUMMARY_METRICS = (
@@ -218,6 +219,7 @@ def cumulative_profit(timeseries: pd.DataFrame) -> pd.Series:
 
 _FEE_KEY = re.compile(r"^firms\.(\d+)\.monthly_fee$")
 _RATE_KEY = "finance.discount_rate"
+_ANNUAL_RATE_KEY = "finance.annual_discount_rate"
 
 
 def _clv(
@@ -226,11 +228,13 @@ def _clv(
     """`clv_per_initial_customer`, per part of the rows with one fee and rate each.
 
     A swept ``firms.<i>.monthly_fee`` column sets the fee of the i-th firm of ``monthly_fee``
-    (scenario order) and a swept ``finance.discount_rate`` column the rate, point by point.
+    (scenario order) and a swept ``finance.discount_rate`` (or ``finance.annual_discount_rate``)
+    column the rate, point by point.
     """
     firms = list(monthly_fee)
     fee_columns = {c: int(m.group(1)) for c in timeseries.columns if (m := _FEE_KEY.match(str(c)))}
-    split = [*fee_columns, *([_RATE_KEY] if _RATE_KEY in timeseries.columns else [])]
+    rates = [k for k in (_RATE_KEY, _ANNUAL_RATE_KEY) if k in timeseries.columns]
+    split = [*fee_columns, *rates]
     if not split:
         return clv_per_initial_customer(timeseries, dict(monthly_fee), discount_rate)
     pieces = []
@@ -241,6 +245,8 @@ def _clv(
             if index < len(firms):
                 fees[firms[index]] = float(values[column])
         rate = float(values.get(_RATE_KEY, discount_rate))
+        if _ANNUAL_RATE_KEY in values:
+            rate = monthly_rate(float(values[_ANNUAL_RATE_KEY]))
         pieces.append(clv_per_initial_customer(part, fees, rate))
     return pd.concat(pieces)
 
