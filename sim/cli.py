@@ -593,7 +593,8 @@ def _add_check(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="run the known-answer validation cases and print how the model compares",
         description="Run each known-answer case of the model (word-of-mouth diffusion, networks, "
         "equilibrium with churn, cohort retention and CLV, the fixed rule's decay, the TARP "
-        "table) on an engine and print expected against simulated values with their bounds.",
+        "table, a lone firm's logit share against the outside rung) on an engine and print "
+        "expected against simulated values with their bounds.",
     )
     p.add_argument(
         "--engine",

@@ -9,7 +9,10 @@ every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG 
   best rung by discounted profit; `sim.summary.rung_table`), when the results have a contact
   centre a "Staffing" section (per fill rate, the profit-maximising agents against the fewest
   meeting the 80/20 standard, with a warning when the optimum is at the edge of the sweep or a
-  queue was unstable; `sim.summary.staffing_table`), and every figure, linked as
+  queue was unstable; `sim.summary.staffing_table`), when the rungs compared are climbs that
+  paid an investment a "Climbing the ladder" section (per target rung: the investment, the
+  payback month and the paired discounted profit gain over staying; `sim.summary.climb_table`),
+  and every figure, linked as
   ``figures/<name>.png``;
 - ``report.html``: the same, self-contained: the figures are embedded as base64 PNG and the
   style sheet is inline, so it opens anywhere with nothing fetched.
@@ -37,12 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim import plots
+from sim import formatting, plots
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
     SERVICE_GOAL,
     answered_share,
+    climb_table,
     rung_table,
     staffing_answer,
     staffing_keys,
@@ -445,6 +449,68 @@ def _summary_blocks(
                 sentence += "."
             blocks.append(Paragraph(sentence))
     return blocks
+
+
+def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
+    """The "Climbing the ladder" section: per target rung against staying at the reference,
+    the investment, the payback month and the paired discounted profit gain.
+
+    Shown when the series are rungs, at least two of them, and some climb paid an investment.
+    """
+    if not g.rung_valued or len(g.values) < 2 or "investment" not in timeseries:
+        return []
+    rows = g.rows(timeseries)
+    if not (rows["investment"] > 0).any():
+        return []
+    table = climb_table(rows, g.column, list(g.values))
+    horizon = int(rows["step"].max())
+    reference = g.labels[0]
+    header = (
+        f"climb to ({g.title})",
+        "investment",
+        f"payback month (against staying at {reference})",
+        f"discounted profit gain over staying, to month {horizon}",
+        "pairs",
+    )
+    body = []
+    for row in table.to_dict("records"):
+        month = row["payback_month"]
+        payback = (
+            f"not by month {horizon}"
+            if not np.isfinite(month)
+            else "never behind"
+            if month <= 0
+            else f"{month:.0f}"
+        )
+        gain = formatting.money(row["gain"])
+        if np.isfinite(row["gain_high"]):
+            gain += f" ± {formatting.money(row['gain_high'] - row['gain'])}"
+            if row["gain_low"] > 0 or row["gain_high"] < 0:
+                gain += " (interval excludes 0)"
+        body.append(
+            (
+                g.label(row[g.column]),
+                formatting.money(row["investment"]),
+                payback,
+                gain,
+                str(row["pairs"]),
+            )
+        )
+    text = (
+        f"Each climb against staying at {reference}. **Investment**: the one-off cost of the "
+        "rungs climbed (each rung's `investment`, weighted by department), charged in the month "
+        "the new rung is first delivered and included in profit. **Payback month**: the first "
+        "month from which the mean cumulative profit, investment included, stays at or above "
+        f"staying's. **Gain**: the cumulative discounted profit at month {horizon} minus "
+        f"staying's, paired replicate by replicate (replicate r of a climb against replicate r "
+        f"of staying), with the half-width of the t-based {CONFIDENCE:.0%} confidence interval "
+        "of the mean paired difference (±). Money is in the unit of `monthly_fee`."
+    )
+    return [
+        Heading("Climbing the ladder"),
+        Paragraph(text),
+        Table(header, tuple(body), frozenset({1, 2, 3, 4})),
+    ]
 
 
 def _firm_spec(manifest: Mapping[str, Any], index: int) -> Mapping[str, Any]:
@@ -875,6 +941,7 @@ def report_blocks(
     blocks.append(Paragraph(_series_text(g)))
     blocks.append(Heading(f"Summary per {g.title}"))
     blocks += _summary_blocks(timeseries, manifest, g)
+    blocks += _climb_blocks(timeseries, g)
     blocks += _staffing_blocks(timeseries, manifest)
 
     blocks.append(Heading("Figures"))

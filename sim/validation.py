@@ -3,7 +3,8 @@
 Two layers:
 
 - closed forms (`word_of_mouth_step`, `word_of_mouth_path`, `word_of_mouth_equilibrium`,
-  `bass_share`, `cohort_clv`, `cohort_clv_variance`): expected values, no simulation;
+  `bass_share`, `cohort_clv`, `cohort_clv_variance`, `outside_rung_share`): expected values, no
+  simulation;
 - `CASES`: each runs the model on one engine with fixed seeds, set up exactly as MODEL.md says,
   and compares what it simulates with the known answer under a bound stated from the sampling
   error (family-wise level `FAMILY_ALPHA` within a case, Bonferroni). `run_checks` runs them all;
@@ -470,6 +471,60 @@ def _case_tarp(engine: str, quick: bool) -> list[Check]:
     return checks
 
 
+def outside_rung_share(firm_rung: int, outside_rung: int, rung_weight: float) -> float:
+    """The share of the prospects marketing reaches that a lone firm wins against the rest of
+    the market (step 6's logit with two options):
+    ``e^(w r) / (e^(w r) + e^(w o))`` = ``1 / (1 + e^(-w (r - o)))``."""
+    return 1.0 / (1.0 + math.exp(-rung_weight * (firm_rung - outside_rung)))
+
+
+OUTSIDE_RUNG = "good"  # the rest of the market, index 2 of the `five` ladder
+OUTSIDE_LEVELS = ("poor", "good", "excellent", "world_class")
+
+
+def _case_outside_rung(engine: str, quick: bool) -> list[Check]:
+    """One firm, every prospect reached by marketing in month 1 (``acquisition.prob`` = 1), no
+    interactions and no attrition: month 1's marketing joiners are Binomial(N, share), share the
+    closed-form logit against the outside rung, for a firm recognised below, at and above it."""
+    from sim.ladder import get_ladder
+    from sim.scenario import SCHEMA, load_scenario
+
+    size = 4000 if quick else 20000
+    weight = SCHEMA["acquisition"]["rung_weight"].default
+    ladder = get_ladder("five")
+    z = z_bound(len(OUTSIDE_LEVELS))
+    checks = []
+    for i, level in enumerate(OUTSIDE_LEVELS):
+        scenario = load_scenario(
+            {
+                "scenario": {"seed": 1, "months": 1, "replicates": 1},
+                "market": {"size": size, "initial_customers": 0},
+                "customers": {"contact_prob": 0.0},
+                "churn": {"base_prob": 0.0},
+                "referrals": {"refer_prob": 0.0},
+                "acquisition": {"prob": 1.0, "outside_rung": OUTSIDE_RUNG},
+                "firms": [{"name": "Firm", "service_level": level}],
+            },
+            source_name="validation case",
+        )
+        frame = _runs(scenario, engine, 1, 40 + i)[0]
+        share = outside_rung_share(ladder.index(level), ladder.index(OUTSIDE_RUNG), weight)
+        half = z * math.sqrt(share * (1 - share) / size)
+        checks.append(
+            Check(
+                "outside_rung_share",
+                "MODEL.md step 6 (logit choice)",
+                f"share won, firm recognised {level}, outside {OUTSIDE_RUNG}",
+                share,
+                float(frame["joined_marketing"].iloc[1] / size),
+                share - half,
+                share + half,
+                f"1 / (1 + e^(-{weight:g} x {ladder.index(level) - ladder.index(OUTSIDE_RUNG)}))",
+            )
+        )
+    return checks
+
+
 CASES: dict[str, Case] = {
     case.name: case
     for case in [
@@ -514,6 +569,12 @@ CASES: dict[str, Case] = {
             "TARP; Goodman 1999",
             "share leaving after a bad experience in each TARP case",
             _case_tarp,
+        ),
+        Case(
+            "outside_rung_share",
+            "MODEL.md step 6",
+            "a lone firm's share of reached prospects against the rest of the market: the logit",
+            _case_outside_rung,
         ),
     ]
 }

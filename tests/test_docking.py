@@ -46,8 +46,8 @@ WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 # name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
 # attrition, away and gone leavers, referrals (well mixed and on a network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
-# the market pull, departments and schedules, the recognised rung, and a firm's contact centre
-# and stock-outs.
+# the market pull, departments and schedules, the recognised rung, a firm's contact centre
+# and stock-outs, and the warm-up, rung investment and the outside rung.
 DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
     "baseline": ("baseline", {}),
     "tarp": ("churn_rules", {"churn.rule": "tarp"}),
@@ -63,6 +63,9 @@ DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
     ),
     "competition": ("competition", {}),
     "world_class": ("world_class", {}),
+    # the ladder's economics together: a 60-month warm-up, a climb to world class in month 1
+    # paying its investment, and a lone firm choosing against the outside rung
+    "climb": ("climb", {"firms.0.schedule.0.service_level": "world_class"}),
     "word_of_mouth": (
         "competition",
         {
@@ -192,7 +195,7 @@ def population_runs(pool) -> dict[str, np.ndarray]:
 
 def test_the_bound_is_bonferroni_over_every_comparison():
     m = comparisons_in_family()
-    assert m == 10 * len(MONTHS) * len(METRICS)  # six one-firm and two two-firm scenarios
+    assert m == 11 * len(MONTHS) * len(METRICS)  # seven one-firm and two two-firm scenarios
     assert 4.0 < critical_z() < 5.0
     assert stats.norm.sf(critical_z()) * 2 * m == pytest.approx(FAMILY_ALPHA)
 

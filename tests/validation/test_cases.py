@@ -48,3 +48,10 @@ def test_the_equilibrium_case_rejects_a_wrong_model_of_churn(monkeypatch):
 def test_unknown_case_is_named():
     with pytest.raises(ValueError, match="unknown case 'nope'"):
         run_checks("agents", cases=["nope"])
+
+
+def test_the_outside_rung_case_rejects_a_choice_without_the_outside_option(monkeypatch):
+    """A firm that wins every reached prospect (the outside option forgotten) is rejected."""
+    monkeypatch.setattr(validation, "outside_rung_share", lambda r, o, w: 1.0 / (1.0 + 0.0))
+    checks = run_checks(ENGINES[1], quick=True, cases=["outside_rung_share"])
+    assert not all(c.passed for c in checks)

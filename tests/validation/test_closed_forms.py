@@ -60,3 +60,12 @@ def test_bass_curve_and_the_recursion_agree_for_small_steps():
 def test_z_bound_is_bonferroni():
     assert z_bound(1) == pytest.approx(3.2905, abs=1e-4)
     assert z_bound(5) == pytest.approx(3.7190, abs=1e-4)
+
+
+def test_outside_rung_share_is_the_two_option_logit():
+    from sim.validation import outside_rung_share
+
+    e = np.exp
+    assert outside_rung_share(4, 2, 0.5) == pytest.approx(e(2.0) / (e(2.0) + e(1.0)))
+    assert outside_rung_share(2, 2, 0.5) == 0.5
+    assert outside_rung_share(0, 2, 0.5) + outside_rung_share(4, 2, 0.5) == pytest.approx(1.0)
