@@ -110,6 +110,7 @@ PERTURBATIONS = {
         "operations",
         {"firms.0.inventory.fill_rate": 0.90},
     ),
+    "outside rung excellent instead of good": ("climb", {"acquisition.outside_rung": "excellent"}),
 }
 
 

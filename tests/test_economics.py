@@ -287,3 +287,23 @@ def test_the_stock_flow_identity_holds_with_warm_up_investment_and_outside_rung(
     )
     assert stock_flow_holds(frame)
     assert frame["investment"].tolist() == [0.0, 600000.0] + [0.0] * 29
+
+
+def test_the_climb_report_gives_investment_payback_and_paired_gain(tmp_path, monkeypatch):
+    import sim.report
+    from sim.cli import main
+
+    monkeypatch.setattr(sim.report, "DPI", 40)
+    out = tmp_path / "climb"
+    small = ["market.size=400", "scenario.months=24", "scenario.warmup_months=12"]
+    args = ["sweep", str(SCENARIOS / "climb.toml"), "--out", str(out), "--replicates", "3"]
+    args += ["--executor", "serial", "--quiet", *(a for s in small for a in ("--set", s))]
+    assert main(args) == 0
+    assert main(["plot", str(out)]) == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    section = text.split("## Climbing the ladder", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith(("| Excellent", "| World"))]
+    assert len(rows) == 2
+    assert rows[0].startswith("| Excellent | 150k | ") and rows[0].endswith("| 3 |")
+    assert rows[1].startswith("| World class | 600k | ") and rows[1].endswith("| 3 |")
+    assert "paired replicate by replicate" in section
