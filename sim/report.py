@@ -470,7 +470,7 @@ def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
         "investment",
         f"payback month (against staying at {reference})",
         f"discounted profit gain over staying, to month {horizon}",
-        "pairs",
+        "replicates",
     )
     body = []
     for row in table.to_dict("records"):
@@ -493,18 +493,25 @@ def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
                 formatting.money(row["investment"]),
                 payback,
                 gain,
-                str(row["pairs"]),
+                str(row["n"]),
             )
         )
+    paired = set(table["test"]) == {"paired"}
+    how = (
+        "paired replicate by replicate (replicate r of a climb ran with the same seed as "
+        "replicate r of staying: common random numbers), with the half-width of the t-based "
+        f"{CONFIDENCE:.0%} confidence interval of the mean paired difference (±)"
+        if paired
+        else f"with the half-width of Welch's {CONFIDENCE:.0%} confidence interval of the "
+        "difference of means (±; the runs had independent seeds)"
+    )
     text = (
         f"Each climb against staying at {reference}. **Investment**: the one-off cost of the "
         "rungs climbed (each rung's `investment`, weighted by department), charged in the month "
         "the new rung is first delivered and included in profit. **Payback month**: the first "
         "month from which the mean cumulative profit, investment included, stays at or above "
         f"staying's. **Gain**: the cumulative discounted profit at month {horizon} minus "
-        f"staying's, paired replicate by replicate (replicate r of a climb against replicate r "
-        f"of staying), with the half-width of the t-based {CONFIDENCE:.0%} confidence interval "
-        "of the mean paired difference (±). Money is in the unit of `monthly_fee`."
+        f"staying's, {how}. Money is in the unit of `monthly_fee`."
     )
     return [
         Heading("Climbing the ladder"),

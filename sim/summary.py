@@ -17,7 +17,7 @@ rungs (or firms, or any swept value) for the figures and the report: what each r
 over the other sweep points replicate by replicate, the month a rung's cumulative profit
 overtakes the lowest rung's for good, and the per-rung table with intervals. `climb_table`
 answers the manager's question of climbing against staying put (investment, payback month,
-paired discounted profit gain; `paired_differences`).
+discounted profit gain with its interval from `compare`).
 
 What does not live here: computing the monthly rows (`metrics.py`), reading or writing files
 (`store.py`), drawing (`plots.py`).
@@ -451,50 +451,7 @@ def _break_even(
     return break_even_months(curves, by, order[0])
 
 
-def paired_differences(
-    values: pd.DataFrame, by: str, reference: object, metric: str, confidence: float = CONFIDENCE
-) -> pd.DataFrame:
-    """Each group's ``metric`` minus the reference group's, paired replicate by replicate.
-
-    Replicate r of a group is compared with replicate r of the reference (other sweep points
-    averaged first, `pool_replicates`); the interval is the t interval of the mean of those
-    differences. With common random numbers the pairs share their random draws and the
-    interval is narrower than that of two separate means; with independent seeds it is still
-    valid.
-
-    TODO(issue 18): replace with ``sim.compare`` (sim/summary.py) once it lands on main: it
-    is the project's one place for paired differences; this is a local stand-in.
-
-    Args:
-        values: one row per run with ``by``, ``replicate`` (or ``run_id``) and ``metric``.
-        by: the group column.
-        reference: the group every other is compared with.
-        metric: the numeric column to compare.
-        confidence: coverage of the interval.
-
-    Returns:
-        One row per group (order of first appearance, the reference included, with a
-        difference of 0): ``by``, ``pairs``, ``difference``, ``difference_low``,
-        ``difference_high``.
-    """
-    pooled = pool_replicates(values, [by], [metric])
-    unit = next(u for u in ("replicate", "run_id") if u in pooled.columns)
-    wide = pooled.pivot_table(index=unit, columns=by, values=metric, sort=False)
-    differences = wide.sub(wide[reference], axis=0)
-    n = differences.count()
-    low, high = t_interval(n, differences.mean(), differences.std(ddof=1), confidence)
-    return pd.DataFrame(
-        {
-            by: list(differences.columns),
-            "pairs": n.to_numpy(dtype=np.int64),
-            "difference": differences.mean().to_numpy(dtype=float),
-            "difference_low": low,
-            "difference_high": high,
-        }
-    )
-
-
-CLIMB_COLUMNS = ("investment", "payback_month", "gain", "gain_low", "gain_high", "pairs")
+CLIMB_COLUMNS = ("investment", "payback_month", "gain", "gain_low", "gain_high", "n", "test")
 
 
 def climb_table(
@@ -518,8 +475,9 @@ def climb_table(
         mean total one-off investment of a run), ``payback_month`` (`break_even_months` of the
         mean cumulative profit, investment included, against the reference; NaN if not by the
         horizon), ``gain``, ``gain_low``, ``gain_high`` (the cumulative discounted profit at
-        the horizon minus the reference's, paired replicate by replicate, with its t
-        interval, `paired_differences`) and ``pairs``.
+        the horizon minus the reference's, with its interval from `compare`: paired replicate
+        by replicate under common random numbers, else Welch's), ``n`` (replicates compared)
+        and ``test`` (``"paired"`` or ``"welch"``).
     """
     columns = [by, *CLIMB_COLUMNS]
     present = list(pd.unique(timeseries[by])) if not timeseries.empty else []
@@ -529,18 +487,17 @@ def climb_table(
     keys = ["run_id", by] if "run_id" in timeseries.columns else [by]
     spent = timeseries.groupby(keys, sort=False)["investment"].sum()
     invested = spent.groupby(level=by, sort=False).mean()
-    horizon = timeseries["step"].max()
-    last = timeseries[timeseries["step"] == horizon]
-    gains = paired_differences(last, by, order[0], "discounted_profit", confidence)
+    gains = compare(timeseries, by=by, reference=order[0], within=[], confidence=confidence)
     gains = gains.set_index(by)
     payback = _break_even(timeseries, by, order, confidence)
     table = pd.DataFrame({by: order[1:]})
     table["investment"] = table[by].map(invested)
     table["payback_month"] = table[by].map(payback)
     table["gain"] = table[by].map(gains["difference"])
-    table["gain_low"] = table[by].map(gains["difference_low"])
-    table["gain_high"] = table[by].map(gains["difference_high"])
-    table["pairs"] = table[by].map(gains["pairs"]).astype(np.int64)
+    table["gain_low"] = table[by].map(gains["ci_low"])
+    table["gain_high"] = table[by].map(gains["ci_high"])
+    table["n"] = table[by].map(gains["n"]).astype(np.int64)
+    table["test"] = table[by].map(gains["test"])
     return table[columns]
 
 

@@ -9,7 +9,6 @@ from sim.summary import (
     climb_table,
     cumulative_profit,
     outcome_names,
-    paired_differences,
     pool_replicates,
     pooled_summary,
     run_outcomes,
@@ -184,28 +183,12 @@ def test_rung_table_of_nothing_is_empty():
     assert table.empty and "break_even_month" in table.columns
 
 
-def test_paired_differences_pair_replicate_r_with_replicate_r():
-    values = pd.DataFrame(
-        {
-            RUNG: ["good"] * 3 + ["excellent"] * 3,
-            "replicate": [0, 1, 2, 0, 1, 2],
-            "discounted_profit": [10.0, 20.0, 30.0, 12.0, 21.0, 36.0],
-        }
-    )
-    out = paired_differences(values, RUNG, "good", "discounted_profit").set_index(RUNG)
-    # differences 2, 1, 6: mean 3, sd sqrt(7), t interval with 2 degrees of freedom
-    assert out.loc["good", "difference"] == 0.0
-    assert out.loc["excellent", "difference"] == pytest.approx(3.0)
-    half = T975_2 * np.sqrt(7.0) / np.sqrt(3)
-    assert out.loc["excellent", "difference_low"] == pytest.approx(3.0 - half)
-    assert out.loc["excellent", "difference_high"] == pytest.approx(3.0 + half)
-    assert out.loc["excellent", "pairs"] == 3
-
-
 def test_climb_table_investment_payback_and_paired_gain():
     rows = frame({"good": [0, 5, 5, 5], "excellent": [0, -20, 30, 30]})
     climbed = (rows[RUNG] == "excellent") & (rows["step"] == 1)
-    rows = rows.assign(investment=np.where(climbed, 25.0, 0.0))
+    independent = rows["seed"]  # frame() gives every run its own seed
+    # common random numbers: replicate r of both points ran with the same seed
+    rows = rows.assign(investment=np.where(climbed, 25.0, 0.0), seed=rows["replicate"])
     table = climb_table(rows, RUNG, ["good", "excellent"]).set_index(RUNG)
     assert list(table.index) == ["excellent"]  # staying put is the reference, not a row
     row = table.loc["excellent"]
@@ -214,5 +197,8 @@ def test_climb_table_investment_payback_and_paired_gain():
     assert row["payback_month"] == 2.0
     # both shift by the replicate number, so every pair differs by 40 - 15 = 25 at month 3
     assert (row["gain"], row["gain_low"], row["gain_high"]) == (25.0, 25.0, 25.0)
-    assert row["pairs"] == 3
+    assert (row["n"], row["test"]) == (3, "paired")
+    # with independent seeds the same runs are compared as two samples (Welch)
+    welch = climb_table(rows.assign(seed=independent), RUNG, ["good", "excellent"]).iloc[0]
+    assert welch["test"] == "welch" and welch["gain"] == 25.0 and welch["gain_low"] < 25.0
     assert climb_table(rows[rows[RUNG] == "good"], RUNG, ["good", "excellent"]).empty
