@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -16,7 +18,9 @@
 #
 # **What this shows.** `scenarios/ladder.toml` puts the same market at each rung of the
 # five-rung ladder, under each churn rule (the 91% rule, TARP, strikes) and three referral
-# strengths: 5 x 3 x 3 points, 20 replicates each. This notebook runs that sweep into a results
+# strengths: 5 x 3 x 3 points, 20 replicates each. Each firm is established (the market runs 24
+# months before month 0) and competes with the rest of the market, recognised as good, for the
+# prospects marketing reaches. This notebook runs that sweep into a results
 # folder with `sim.run_sweep`, then shows
 #
 # 1. retention and profit per rung, with 95% confidence intervals over replicates;
