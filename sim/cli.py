@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sim import formatting
 from sim.ladder import RUNG_FIELDS
 from sim.scenario import ENGINES, SWEEP_SEEDS, Scenario, ScenarioError
 
@@ -165,12 +166,14 @@ LADDER_HEADER = (
     "quickly",
     "cost",
     "months to be recognised",
+    "investment",
 )
 LADDER_LEGEND = (
     "quality: experienced quality of an interaction on a 0-10 scale, mean ± sd.\n"
     "resolved: chance a complaint is resolved; quickly: chance a resolved complaint is resolved\n"
     "quickly. cost: service cost per customer-month. months to be recognised: months the rung\n"
-    "must be delivered in a row before the market recognises it (0 = at once)."
+    "must be delivered in a row before the market recognises it (0 = at once). investment:\n"
+    "one-off cost of a department climbing to the rung (0 in the built-in ladders)."
 )
 
 
@@ -186,6 +189,7 @@ def ladder_rows(ladder: Any) -> list[list[str]]:
             _percent(r.quick_resolve_prob),
             f"{r.cost_per_customer:.2f}",
             str(r.sustain_months),
+            formatting.money(r.investment),
         ]
         for i, r in enumerate(ladder.rungs)
     ]
@@ -218,7 +222,7 @@ def _cmd_ladder(args: argparse.Namespace, argv: list[str]) -> int:
             writer.writerow([i, *(record[f] for f in RUNG_FIELDS)])
         return 0
     print(f"Ladder {ladder.name!r} ({origin}): {len(ladder)} rungs, lowest first\n")
-    print(format_table(LADDER_HEADER, ladder_rows(ladder), numeric={0, 4, 5, 6, 7}))
+    print(format_table(LADDER_HEADER, ladder_rows(ladder), numeric={0, 4, 5, 6, 7, 8}))
     print()
     print(LADDER_LEGEND)
     return 0

@@ -227,6 +227,7 @@ def test_ladder_prints_the_rungs_of_the_default_ladder(capsys):
         "75%",
         "8.00",
         "60",
+        "0",  # investment: none in the built-in ladders
     ]
 
 
@@ -239,9 +240,9 @@ def test_ladder_by_name_and_from_a_scenario_with_inline_rungs(tmp_path, capsys):
     assert main(["ladder", "--scenario", str(scenario), "--format", "csv"]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows == [
-        "position,id,label,quality_mean,quality_sd,resolve_prob,quick_resolve_prob,cost_per_customer,sustain_months",
-        "0,meh,Meh,4.0,1.0,0.2,0.1,1.5,0",
-        "1,wow,Wow,9.5,0.5,0.95,0.8,12.0,18",
+        "position,id,label,quality_mean,quality_sd,resolve_prob,quick_resolve_prob,cost_per_customer,sustain_months,investment",
+        "0,meh,Meh,4.0,1.0,0.2,0.1,1.5,0,0.0",
+        "1,wow,Wow,9.5,0.5,0.95,0.8,12.0,18,0.0",
     ]
 
 
