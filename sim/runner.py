@@ -11,10 +11,12 @@ files (`store.py`), drawing figures (`plots.py`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.scenario import ENGINES, Scenario, load_scenario, spawn_seeds
@@ -54,7 +56,9 @@ def simulate(
 
     Args:
         scenario: a `Scenario`, or anything `load_scenario` accepts.
-        seed: the run seed (a non-negative integer); the same seed gives an identical frame.
+        seed: the run seed: a non-negative integer of any integer type (``int``, numpy
+            integers such as a results folder's ``seed`` column); the same seed gives an
+            identical frame.
         engine: ``"agents"`` or ``"population"``; default: the scenario's ``engine``.
 
     Returns:
@@ -62,9 +66,9 @@ def simulate(
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool | np.bool_) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return engine_function(engine or scenario.engine)(scenario, seed)
+    return engine_function(engine or scenario.engine)(scenario, int(seed))
 
 
 def simulate_replicates(
