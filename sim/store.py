@@ -276,19 +276,29 @@ def safe_name(name: str) -> str:
     return cleaned or "scenario"
 
 
+RESULTS_DIR_ENV = "SIM_RESULTS_DIR"
+
+
+def results_root() -> Path:
+    """Where results folders go by default: ``$SIM_RESULTS_DIR`` if set, else ``results``."""
+    return Path(os.environ.get(RESULTS_DIR_ENV) or "results")
+
+
 def default_out_dir(
     scenario_name: str,
     kind: str = "run",
-    root: str | Path = "results",
+    root: str | Path | None = None,
     when: dt.datetime | None = None,
 ) -> Path:
     """``root/<scenario name>/<kind>-YYYYmmdd-HHMMSS``, not yet created.
 
+    ``root`` defaults to `results_root` (the CLI and `sim.run_sweep` alike).
     `ResultsWriter.create` with ``unique=True`` adds ``-2``, ``-3``, ... if that name is taken
     (two runs in the same second).
     """
     stamp = (when or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    return Path(root) / safe_name(scenario_name) / f"{kind}-{stamp}"
+    root = results_root() if root is None else Path(root)
+    return root / safe_name(scenario_name) / f"{kind}-{stamp}"
 
 
 def _is_nonempty_dir(path: Path) -> bool:
@@ -701,18 +711,22 @@ class Results:
 
     @functools.cached_property
     def manifest(self) -> dict[str, Any]:
+        """``manifest.json`` as a dict (what was run, with what, and how it ended)."""
         return read_manifest(self.path)
 
     @functools.cached_property
     def runs(self) -> pd.DataFrame:
+        """One row per run (`RUNS_COLUMNS`, then the swept keys)."""
         return read_runs(self.path)
 
     @functools.cached_property
     def timeseries(self) -> pd.DataFrame:
+        """Every monthly row, in run_id order (`read_timeseries`)."""
         return read_timeseries(self.path)
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
+        """Per point, firm and month: n, mean, sd and 95 % interval of each metric."""
         return read_summary(self.path)
 
     @functools.cached_property

@@ -887,8 +887,10 @@ def run_sweep(
     Args:
         scenario: a `Scenario` or anything `load_scenario` accepts; with ``resume``, None (the
             scenario is read from the folder) or the folder's own scenario.
-        out_dir: the results folder: new (absent or empty; default
-            ``results/<scenario name>/<kind>-YYYYmmdd-HHMMSS``), or the one to resume.
+        out_dir: the results folder: new (absent or empty), or the one to resume. Default, as
+            on the command line: ``<root>/<scenario name>/<kind>-YYYYmmdd-HHMMSS`` with root
+            ``$SIM_RESULTS_DIR`` or ``results`` (`sim.store.results_root`); the folder chosen is
+            said on stderr.
         executor: ``"local"`` (process pool), ``"serial"``, ``"dask"``, or any
             `concurrent.futures.Executor`. Results do not depend on it.
         workers: worker processes (default: one per CPU).
@@ -957,6 +959,8 @@ def run_sweep(
             "resumes": [],
         }
         writer = ResultsWriter.create(out, manifest, unique=unique)
+        if unique:
+            print(f"{scenario.name}: writing results to {writer.path}", file=sys.stderr)
     with writer:
         return _drive(
             writer, plan, executor, workers, scheduler, batch_size, progress, resume, argv
