@@ -54,3 +54,29 @@ def count(value: float | None) -> str:
         return MISSING
     assert value is not None
     return f"{value:,.0f}"
+
+
+def money_alike(values: list[float | None], digits: int = 3) -> list[str]:
+    """Amounts meant to be compared, written alike: one unit suffix and one number of decimals
+    for all, enough for ``digits`` significant figures of the largest (8.70M beside 8.67M, never
+    8.7M beside 8.67M). None or NaN gives "-".
+
+    Args:
+        values: amounts in currency units.
+        digits: significant figures of the largest amount.
+    """
+    finite = [abs(float(v)) for v in values if _finite(v)]
+    if not finite or max(finite) == 0:
+        return [money(v, digits) for v in values]
+    largest = float(f"{max(finite):.{digits}g}")
+    scale, unit = next(((s, u) for s, u in _UNITS if largest >= s), (1.0, ""))
+    decimals = max(0, digits - 1 - math.floor(math.log10(largest / scale)))
+    out = []
+    for v in values:
+        if not _finite(v):
+            out.append(MISSING)
+            continue
+        assert v is not None
+        text = f"{v / scale:,.{decimals}f}"
+        out.append(("0" if float(text.replace(",", "")) == 0 else text) + unit)
+    return out

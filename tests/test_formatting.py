@@ -40,3 +40,18 @@ def test_share_and_count():
     assert share(float("nan")) == "-"
     assert count(12_345.4) == "12,345"
     assert count(None) == "-"
+
+
+def test_money_alike_writes_compared_amounts_with_one_unit_and_precision():
+    from sim.formatting import money_alike
+
+    assert money_alike([8.70e6, 8.67e6]) == ["8.70M", "8.67M"]
+    assert money_alike([8.70e6, 0.5e6, -1.2e6, None, float("nan")]) == [
+        "8.70M",
+        "0.50M",
+        "-1.20M",
+        "-",
+        "-",
+    ]
+    assert money_alike([950.0, 30.2, 0.0]) == ["950", "30", "0"]
+    assert money_alike([0.0, 0.0]) == ["0", "0"]
