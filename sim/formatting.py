@@ -80,3 +80,25 @@ def money_alike(values: list[float | None], digits: int = 3) -> list[str]:
         text = f"{v / scale:,.{decimals}f}"
         out.append(("0" if float(text.replace(",", "")) == 0 else text) + unit)
     return out
+
+
+def interval(mean: float | None, low: float | None, high: float | None, kind: str = "money") -> str:
+    """A mean with its interval, the three written alike: ``8.67M [8.60M, 8.74M]``,
+    ``45% [41%, 49%]``, ``+1.25M [0.98M, 1.52M]`` for a difference (``kind="difference"``).
+
+    Args:
+        mean, low, high: the estimate and its interval's ends (None or NaN: left out).
+        kind: ``"money"``, ``"difference"`` (money with a sign) or ``"share"``.
+    """
+    if not _finite(mean):
+        return MISSING
+    assert mean is not None
+    if kind == "share":
+        texts = [share(v) for v in (mean, low, high)]
+    else:
+        texts = money_alike([mean, low, high])
+        if kind == "difference" and mean > 0:
+            texts[0] = "+" + texts[0]
+    if not (_finite(low) and _finite(high)):
+        return texts[0]
+    return f"{texts[0]} [{texts[1]}, {texts[2]}]"

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sim import plots
-from sim.formatting import money_alike
+from sim.formatting import interval
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
@@ -440,12 +440,11 @@ def _summary_blocks(
 
 
 def _difference(mean: float, low: float, high: float) -> str:
-    """A difference with its interval, the three written alike: ``+1.25M [0.98M, 1.52M]``."""
+    """A difference with its interval, the three written alike: ``+1.25M [0.98M, 1.52M]``;
+    blank for none (the reference)."""
     if mean is None or not np.isfinite(mean):
         return ""
-    m, lo, hi = money_alike([mean, low, high])
-    sign = "+" if mean > 0 else ""
-    return f"{sign}{m} [{lo}, {hi}]" if np.isfinite(low) else f"{sign}{m}"
+    return interval(mean, low, high, "difference")
 
 
 def _best_blocks(

@@ -55,3 +55,13 @@ def test_money_alike_writes_compared_amounts_with_one_unit_and_precision():
     ]
     assert money_alike([950.0, 30.2, 0.0]) == ["950", "30", "0"]
     assert money_alike([0.0, 0.0]) == ["0", "0"]
+
+
+def test_interval_writes_a_mean_and_its_ends_alike():
+    from sim.formatting import interval
+
+    assert interval(8.67e6, 8.6e6, 8.74e6) == "8.67M [8.60M, 8.74M]"
+    assert interval(0.45, 0.41, 0.49, "share") == "45% [41%, 49%]"
+    assert interval(1.25e6, 0.98e6, 1.52e6, "difference") == "+1.25M [0.98M, 1.52M]"
+    assert interval(-3e4, -5e4, float("nan"), "difference") == "-30.0k"
+    assert interval(float("nan"), 0, 1) == "-"

@@ -215,6 +215,7 @@ def test_share_intervals_are_clipped_to_0_and_1():
     assert (table["retention_end_low"] == 0.0).all()
     assert (table["retention_end_high"] <= 1.0).all()
 
+
 def test_rung_table_of_nothing_is_empty():
     table = rung_table(frame({"poor": [0, 1]}).iloc[0:0], RUNG, {"Firm": 1.0}, 0.0)
     assert table.empty and "break_even_month" in table.columns
