@@ -287,7 +287,9 @@ RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
     "cost_per_customer": nonneg,
     "sustain_months": int_at_least(0),
 }
-TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep")
+# [calibration] (data, keys to fit, holdout, trials) is read by `sim.calibrate`; running a
+# scenario ignores it.
+TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "calibration")
 
 
 # --------------------------------------------------------------------------------------------
