@@ -63,7 +63,7 @@ DEFAULT_TRIALS = 100
 DEFAULT_REPLICATES = 10
 LR_HALF_WIDTH = 1.920729410347062  # chi2(1).ppf(0.95) / 2: the 95% likelihood-ratio cut
 BOUND_SHARE = 0.02  # a best value within this share of the range from a bound "sits at" it
-TRADE_OFF_RHO = 0.8  # |Spearman rho| between two keys over the near-best trials
+TRADE_OFF_RHO = 0.95  # |Spearman rho| between two keys over the near-best trials
 UNDETERMINED_SPLIT = 0.25  # a range of the service share of churn wider than this: undetermined
 STUDY_FILE = "study.journal"
 CONFIG_FILE = "calibration_config.json"
@@ -749,6 +749,9 @@ def calibrate(
         if not config_path.is_file():
             raise CalibrationError(f"{folder}: not a calibration folder (no {CONFIG_FILE})")
         config = json.loads(config_path.read_text())
+        # A kill -9 in the middle of a journal write leaves its lock behind (Optuna would wait
+        # 30 s and then break it): a resumed calibration is the only writer, so drop it now.
+        (folder / f"{STUDY_FILE}.lock").unlink(missing_ok=True)
         data_path = config["data"] if config["data_file"] is None else config["data_file"]
         data_arg = pd.DataFrame(data_path) if isinstance(data_path, dict) else data_path
         setup, doc = _setup_from(
@@ -907,7 +910,7 @@ def _pp(errors: Mapping[str, float] | None) -> str:
 
 def report_blocks(summary: Mapping[str, Any], folder: Path) -> list[Any]:
     """The calibration report's content (`sim.report` blocks)."""
-    from sim.report import Code, FigureBlock, Heading, Paragraph, Table
+    from sim.report import FigureBlock, Heading, Paragraph, Table
 
     blocks: list[Any] = [
         Paragraph(
@@ -1002,6 +1005,6 @@ def report_blocks(summary: Mapping[str, Any], folder: Path) -> list[Any]:
             "ladder, the firm's own rung first (so `retention-sim run` runs the calibrated "
             "firm as it is). The ladder what-if:"
         ),
-        Code("command", f"retention-sim sweep {folder / 'calibrated.toml'}"),
+        Paragraph(f"`retention-sim sweep {folder / 'calibrated.toml'}`"),
     ]
     return blocks
