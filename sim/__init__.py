@@ -10,9 +10,14 @@ The public Python API:
   replicate) run of a scenario's sweep, in a results folder; the returned object gives
   ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
 - `load_results(dir)` -> a results folder read back, the same way;
+- `calibrate(scenario, data, fit={key: (low, high)}, ...)` -> a `Calibration`: scenario keys
+  fitted to observed cohort retention (Optuna), with ranges, the sBG baseline, a holdout and
+  ``calibrated.toml``, in an output folder (the module is `sim.calibrate`; its function shadows it
+  as an attribute of the package);
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
+from sim.calibrate import Calibration, CalibrationError, calibrate
 from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
 from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
@@ -21,12 +26,15 @@ from sim.sweep import SweepResult, run_sweep
 
 __all__ = [
     "BUILTIN_LADDERS",
+    "Calibration",
+    "CalibrationError",
     "Ladder",
     "Results",
     "Rung",
     "Scenario",
     "ScenarioError",
     "SweepResult",
+    "calibrate",
     "get_ladder",
     "load_results",
     "load_scenario",

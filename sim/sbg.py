@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import betaln
 
 PROB_FLOOR = 1e-12  # a model chance of 0 for an observed event counts as this (docs/model.md D52)
@@ -129,6 +128,8 @@ def fit_sbg(months: np.ndarray, active: np.ndarray, period_months: int | None = 
     Returns:
         The fit.
     """
+    from scipy.optimize import minimize  # here: importing scipy.optimize takes a second
+
     months = np.asarray(months, dtype=float)
     period = period_months or data_period(months)
     t = months / period
