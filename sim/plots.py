@@ -209,6 +209,7 @@ KEY_NAMES = {
     "churn.rule": "churn rule",
     "churn.leave_prob": "chance to leave after a bad experience",
     "churn.base_prob": "monthly attrition",
+    "churn.base_polarization": "polarization of attrition",
     "churn.switch_prob": "chance a leaver switches",
     "referrals.refer_prob": "referral probability",
     "referrals.conversion": "referral conversion",

@@ -45,6 +45,13 @@ def generated_data(cohort: int = 1000, seed: int = 424242) -> pd.DataFrame:
     return pd.DataFrame({"month": MONTHS, "active": active.to_numpy(), "cohort_size": cohort})
 
 
+def calibrate_cli(scenario, data, out, *options: str) -> int:
+    """``retention-sim calibrate SCENARIO --data DATA ... --out OUT --quiet``; the exit status."""
+    return main(
+        ["calibrate", str(scenario), "--data", str(data), *options, "--out", str(out), "--quiet"]
+    )
+
+
 @pytest.fixture
 def files(tmp_path):
     scenario = tmp_path / "cohort.toml"
@@ -74,26 +81,12 @@ def test_calibration_recovers_the_values_that_generated_the_data(tmp_path):
 def test_the_output_folder_holds_every_file_and_calibrated_toml_runs(tmp_path, files):
     scenario, data = files
     out = tmp_path / "out"
-    code = main(
-        [
-            "calibrate",
-            str(scenario),
-            "--data",
-            str(data),
-            "--fit",
-            "churn.base_prob=0.01:0.1",
-            "--holdout-from",
-            "24",
-            "--trials",
-            "8",
-            "--replicates",
-            "1",
-            "--executor",
-            "serial",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+    code = calibrate_cli(
+        scenario,
+        data,
+        out,
+        *("--fit", "churn.base_prob=0.01:0.1", "--holdout-from", "24", "--trials", "8"),
+        *("--replicates", "1", "--executor", "serial"),
     )
     assert code == 0
     for name in ("calibration.json", "trials.parquet", "calibrated.toml", "report.md"):
@@ -169,19 +162,7 @@ def test_bad_data_exits_2_and_writes_nothing(tmp_path, files, capsys, problem):
     data = tmp_path / "bad.csv"
     data.write_text(BAD_DATA[problem])
     out = tmp_path / "out"
-    code = main(
-        [
-            "calibrate",
-            str(scenario),
-            "--data",
-            str(data),
-            "--fit",
-            "churn.base_prob=0.01:0.1",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = calibrate_cli(scenario, data, out, "--fit", "churn.base_prob=0.01:0.1")
     assert code == 2
     assert not out.exists()
     err = capsys.readouterr().err
@@ -204,19 +185,7 @@ def test_bad_data_exits_2_and_writes_nothing(tmp_path, files, capsys, problem):
 def test_bad_keys_and_bounds_exit_2_and_write_nothing(tmp_path, files, capsys, fit, message):
     scenario, data = files
     out = tmp_path / "out"
-    code = main(
-        [
-            "calibrate",
-            str(scenario),
-            "--data",
-            str(data),
-            "--fit",
-            fit,
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code = calibrate_cli(scenario, data, out, "--fit", fit)
     assert code == 2
     assert not out.exists()
     assert message in capsys.readouterr().err
@@ -227,20 +196,14 @@ def test_fewer_points_than_keys_exits_2(tmp_path, files, capsys):
     data = tmp_path / "short.csv"
     data.write_text("month,retained\n0,1\n12,0.8\n")
     out = tmp_path / "out"
-    code = main(
-        [
-            "calibrate",
-            str(scenario),
-            "--data",
-            str(data),
-            "--fit",
-            "churn.base_prob=0.01:0.1",
-            "--fit",
-            "churn.base_polarization=0:0.5",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
+    code = calibrate_cli(
+        scenario,
+        data,
+        out,
+        "--fit",
+        "churn.base_prob=0.01:0.1",
+        "--fit",
+        "churn.base_polarization=0:0.5",
     )
     assert code == 2
     assert not out.exists()
