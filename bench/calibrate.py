@@ -39,7 +39,7 @@ def main() -> None:
     import pandas as pd
 
     from sim import calibrate, load_scenario, simulate
-    from sim.calibrate import _setup_from
+    from sim.calibrate import prepare
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
@@ -64,7 +64,7 @@ def main() -> None:
             workers=args.workers,
         )
         wall = time.perf_counter() - started
-    setup, _ = _setup_from(DOC, data, FIT, None, args.trials, args.replicates, None, 1)
+    setup, _ = prepare(DOC, data, FIT, None, args.trials, args.replicates, None)
     point = setup.point({k: (lo + hi) / 2 for k, (lo, hi) in FIT.items()})
     started = time.perf_counter()
     for seed in setup.seeds:

@@ -12,9 +12,11 @@ the churn follows a bad experience.
 
 The search is Optuna's TPE sampler; the study lives in the output folder in a journal file
 (``study.journal``), so a calibration killed at any point continues with ``resume``. Trials are
-asked in fixed batches, each with a sampler seeded from (seed, completed trials, position in the
-batch), so a resumed calibration asks what an uninterrupted one would have asked (unless the kill
-fell between two answers of one batch, a window of microseconds).
+asked in batches of ceil(8 / R) trials (so that at least 8 runs are in flight), each with a
+sampler seeded from (seed, completed trials, position in the batch): the trials depend on the
+seed, the data, the keys and R, never on the executor or the number of workers, and a resumed
+calibration asks what an uninterrupted one would have asked (unless the kill fell between two
+answers of one batch, a window of microseconds).
 
 How sure: a likelihood-ratio interval from the evaluated trials: for each key, the range of its
 values over the trials whose log-likelihood lies within chi2(1, 0.95) / 2 = 1.92 of the best
@@ -59,6 +61,7 @@ from sim.scenario import (
 
 DEFAULT_COHORT_SIZE = 1000  # people assumed when the data give shares only (docs/model.md D53)
 DEFAULT_SERIES_N = 100  # responses assumed behind a series value without its _n (D54)
+BATCH_RUNS = 8  # runs asked at once, at least: a batch is ceil(BATCH_RUNS / R) trials (D56)
 DEFAULT_TRIALS = 100
 DEFAULT_REPLICATES = 10
 LR_HALF_WIDTH = 1.920729410347062  # chi2(1).ppf(0.95) / 2: the 95% likelihood-ratio cut
@@ -622,7 +625,7 @@ class Calibration:
         return self.folder / "calibrated.toml"
 
 
-def _setup_from(
+def prepare(
     scenario: str | Path | Mapping[str, Any],
     data: str | Path | pd.DataFrame | None,
     fit: Mapping[str, Sequence[float]] | Sequence[str] | None,
@@ -630,9 +633,17 @@ def _setup_from(
     trials: int | None,
     replicates: int | None,
     segment: str | None,
-    batch: int,
 ) -> tuple[Setup, dict[str, Any]]:
-    """The checked `Setup` and the scenario document (with its ``[sweep]``, if any)."""
+    """Read and check everything a calibration needs, writing nothing (arguments as for
+    `calibrate`; None takes the scenario's ``[calibration]`` value or the default).
+
+    Returns:
+        The checked `Setup` (its ``doc`` without ``[sweep]`` and ``[calibration]``) and the
+        scenario document with its ``[sweep]``, if any (for ``calibrated.toml``).
+
+    Raises:
+        CalibrationError: naming the file or option, the row or key, and the problem.
+    """
     if isinstance(scenario, Mapping):
         doc, source, base = copy.deepcopy(dict(scenario)), "scenario", Path.cwd()
     else:
@@ -695,7 +706,7 @@ def _setup_from(
         trials,
         replicates,
         scenario_obj.seed,
-        batch,
+        max(1, -(-BATCH_RUNS // replicates)),
         scenario_obj.firms[0].name,
         seeds,
     ), doc
@@ -754,7 +765,7 @@ def calibrate(
         (folder / f"{STUDY_FILE}.lock").unlink(missing_ok=True)
         data_path = config["data"] if config["data_file"] is None else config["data_file"]
         data_arg = pd.DataFrame(data_path) if isinstance(data_path, dict) else data_path
-        setup, doc = _setup_from(
+        setup, doc = prepare(
             config["scenario"],
             data_arg,
             config["fit"],
@@ -762,20 +773,13 @@ def calibrate(
             config["trials"] if trials is None else trials,
             config["replicates"],
             config["segment"],
-            config["batch"],
         )
         if setup.data.sha256 != config["data_sha256"]:
             raise CalibrationError(f"{data_path}: changed since the calibration started")
     else:
-        from sim.sweep import default_workers
-
         if scenario is None:
             raise CalibrationError("a scenario is needed (or resume=FOLDER)")
-        n = workers or (1 if executor == "serial" else default_workers())
-        reps = replicates or DEFAULT_REPLICATES
-        setup, doc = _setup_from(
-            scenario, data, fit, holdout_from, trials, replicates, segment, max(1, -(-n // reps))
-        )
+        setup, doc = prepare(scenario, data, fit, holdout_from, trials, replicates, segment)
         name = doc.get("scenario", {}).get("name") or (
             Path(scenario).stem if not isinstance(scenario, Mapping) else "scenario"
         )
@@ -798,7 +802,6 @@ def calibrate(
                 "holdout_from": setup.holdout_from,
                 "trials": setup.trials,
                 "replicates": setup.replicates,
-                "batch": setup.batch,
             },
         )
     study = _search(setup, folder, executor, workers, scheduler, progress)

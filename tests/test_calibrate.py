@@ -321,3 +321,21 @@ def test_killed_with_kill_9_and_resumed_ends_as_if_left_alone(tmp_path, files):
 def test_resume_needs_a_calibration_folder(tmp_path):
     with pytest.raises(CalibrationError, match="not a calibration folder"):
         calibrate(resume=tmp_path)
+
+
+def test_the_executor_and_the_workers_do_not_change_the_trials(tmp_path):
+    runs = [
+        calibrate(
+            COHORT_DOC,
+            generated_data(),
+            fit=BOUNDS,
+            trials=8,
+            replicates=1,
+            out=tmp_path / executor,
+            executor=executor,
+            workers=2,
+            progress=False,
+        ).trials
+        for executor in ("serial", "local")
+    ]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
