@@ -339,3 +339,44 @@ def test_the_executor_and_the_workers_do_not_change_the_trials(tmp_path):
         for executor in ("serial", "local")
     ]
     pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def _setup_for(fit, series=False):
+    from sim.calibrate import Setup
+
+    frame = pd.DataFrame({"month": [0, 12, 24], "retained": [1.0, 0.8, 0.7]})
+    if series:
+        frame["csat"] = [None, 0.9, 0.9]
+    return Setup({}, "s", read_cohort(frame), fit, None, 10, 1, 0, 1, "Firm", (1,))
+
+
+def test_assess_warns_at_a_bound_on_a_trade_off_and_when_not_converged():
+    from sim.calibrate import assess
+
+    fit = {"a": (0.0, 1.0), "b": (0.0, 1.0)}
+    n = 20
+    x = np.linspace(0.1, 0.6, n)
+    trials = pd.DataFrame(
+        {
+            "trial": range(n),
+            "loglik": np.concatenate([np.full(n - 1, -100.0), [-90.0]]),  # the last one jumps
+            "a": np.concatenate([x[:-1], [0.999]]),  # the best sits at the upper bound
+            "b": np.concatenate([x[:-1], [0.999]]) * 0.5,  # b moves with a
+            "service_share": np.linspace(0.1, 0.9, n),
+        }
+    )
+    trials.loc[: n - 2, "loglik"] = -91.0  # every other trial within 1.92 of the best
+    verdict = assess(trials, _setup_for(fit))
+    text = " | ".join(verdict["warnings"])
+    assert "a: the best value 0.999 sits at the upper bound" in text
+    assert "a and b trade off" in text
+    assert "not converged" not in text  # -91 -> -90 is within the cut
+    assert "undetermined" in text  # 10% - 90% of leavers after a bad experience
+    assert verdict["keys"]["a"]["low"] == pytest.approx(0.1)
+    assert verdict["keys"]["a"]["high"] == pytest.approx(0.999)
+    trials.loc[: n - 2, "loglik"] = -100.0
+    verdict = assess(trials, _setup_for(fit, series=True))
+    text = " | ".join(verdict["warnings"])
+    assert "not converged" in text
+    assert "undetermined" not in text  # a CSAT series pins the split; none near the best here
+    assert verdict["near_best_trials"] == 1
