@@ -43,11 +43,10 @@ from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
-from scipy import stats
 
 import sim
 from sim.formatting import money
-from sim.summary import run_outcomes, rung_table
+from sim.summary import rung_table
 
 SMOKE = os.environ.get("SIM_SMOKE") == "1"
 ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "scenarios").is_dir())
@@ -192,18 +191,17 @@ for segment, c in calibrations.items():
     )
 
 # %% [markdown]
-# **What moving up a rung is worth.** From the firm's own rung (`good`) to `excellent`: the
-# difference in discounted profit at the horizon, with a 95% Welch interval over replicates.
+# **What moving up a rung is worth.** Each rung against the firm's own (`good`): the difference
+# in discounted profit at the horizon, with a 95% interval (`sim.compare`: paired replicate by
+# replicate, since the sweep's points share their run seeds).
 
 # %%
-for segment, (scenario, result) in ladders.items():
-    fees = {f.name: f.monthly_fee for f in scenario.firms}
-    runs = run_outcomes(result.timeseries, fees, scenario.finance.discount_rate)
-    good = runs.loc[runs[RUNG] == "good", "discounted_profit"]
-    excellent = runs.loc[runs[RUNG] == "excellent", "discounted_profit"]
-    test = stats.ttest_ind(excellent, good, equal_var=False)
-    low, high = test.confidence_interval(0.95)
+for segment, (_, result) in ladders.items():
+    worth = sim.compare(result, by=RUNG, reference="good", metric="discounted_profit")
+    print(segment)
+    display(worth[[RUNG, "test", "n", "difference", "ci_low", "ci_high"]])
+    up = worth.set_index(RUNG).loc["excellent"]
     print(
         f"{segment}: excellent instead of good changes discounted profit by "
-        f"{money(excellent.mean() - good.mean())} (95% interval {money(low)} to {money(high)})"
+        f"{money(up['difference'])} (95% interval {money(up['ci_low'])} to {money(up['ci_high'])})"
     )

@@ -14,6 +14,8 @@ The public Python API:
   fitted to observed cohort retention (Optuna), with ranges, the sBG baseline, a holdout and
   ``calibrated.toml``, in an output folder (the module is `sim.calibrate`; its function shadows it
   as an attribute of the package);
+- `compare(results, by=KEY, metric=..., reference=VALUE, at_month=...)` -> each level of a swept
+  key against a reference level: differences with intervals, paired on common random numbers;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
@@ -22,6 +24,7 @@ from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
 from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import Results, load_results
+from sim.summary import compare
 from sim.sweep import SweepResult, run_sweep
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "ScenarioError",
     "SweepResult",
     "calibrate",
+    "compare",
     "get_ladder",
     "load_results",
     "load_scenario",
