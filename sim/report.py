@@ -41,11 +41,13 @@ import numpy as np
 import pandas as pd
 
 from sim import formatting, plots
+from sim.formatting import interval
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
     SERVICE_GOAL,
     answered_share,
+    best_by_condition,
     climb_table,
     rung_table,
     staffing_answer,
@@ -297,6 +299,7 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
         ("monthly contact probability", get(customers, "customers.contact_prob")),
         ("churn rule", get(churn, "churn.rule")),
         ("monthly attrition", get(churn, "churn.base_prob")),
+        ("polarization of attrition", get(churn, "churn.base_polarization")),
         ("chance a leaver switches", get(churn, "churn.switch_prob")),
         ("referral probability", get(referrals, "referrals.refer_prob")),
         ("monthly marketing reach", get(acquisition, "acquisition.prob")),
@@ -379,8 +382,12 @@ def _summary_blocks(
     ]
     reference = g.labels[0]
     several = len(table) > 1
+    conditions = int(table["conditions"].max()) if len(table) else 1
     header = [g.title, "runs", *(c[1] for c in columns)]
     if several:
+        header.append(f"discounted profit minus {reference}'s [{CONFIDENCE:.0%} interval]")
+        if conditions > 1:
+            header.append(f"best in (of {conditions} conditions)")
         header.append(f"break-even month (against {reference})")
     body = []
     for row in table.to_dict("records"):
@@ -390,6 +397,11 @@ def _summary_blocks(
         cells = [label, str(int(row["runs"]))]
         cells += [_pm(row[n], row[f"{n}_low"], row[f"{n}_high"], kind) for n, _, kind in columns]
         if several:
+            cells.append(
+                _difference(row["difference"], row["difference_low"], row["difference_high"])
+            )
+            if conditions > 1:
+                cells.append(str(int(row["best_in"])))
             month = row["break_even_month"]
             if row[g.column] == g.values[0]:
                 cells.append("reference")
@@ -422,32 +434,22 @@ def _summary_blocks(
                 f"{horizon} months."
             )
         )
-        ranked = table.sort_values("discounted_profit", ascending=False, na_position="last")
-        best, runner = ranked.iloc[0], ranked.iloc[1]
-        if np.isfinite(best["discounted_profit"]):
-            sentence = (
-                f"Best {g.title} by cumulative discounted profit to month {horizon}: "
-                f"**{g.label(best[g.column])}** "
-                f"({_pm(best['discounted_profit'], best['discounted_profit_low'], best['discounted_profit_high'], plots.MONEY)})"
+        tests = set(table["difference_test"]) - {""}
+        pairing = (
+            "paired replicate by replicate (every point ran replicate r with the same seed: "
+            "common random numbers)"
+            if tests == {"paired"}
+            else "Welch's interval (the points' seeds differ)"
+            if tests == {"welch"}
+            else "paired where the points share seeds, Welch's interval otherwise"
+        )
+        blocks.append(
+            Paragraph(
+                f"Difference: the mean cumulative discounted profit to month {horizon} minus "
+                f"{reference}'s, with its {CONFIDENCE:.0%} confidence interval, {pairing}."
             )
-            if np.isfinite(runner["discounted_profit"]):
-                overlap = (
-                    np.isfinite(best["discounted_profit_low"])
-                    and np.isfinite(runner["discounted_profit_high"])
-                    and best["discounted_profit_low"] <= runner["discounted_profit_high"]
-                )
-                sentence += (
-                    f"; next: {g.label(runner[g.column])} "
-                    f"({_pm(runner['discounted_profit'], runner['discounted_profit_low'], runner['discounted_profit_high'], plots.MONEY)})"
-                )
-                sentence += (
-                    ". Their confidence intervals overlap: more replicates would tell them apart."
-                    if overlap
-                    else ". Their confidence intervals do not overlap."
-                )
-            else:
-                sentence += "."
-            blocks.append(Paragraph(sentence))
+        )
+        blocks += _best_blocks(rows, g, horizon, conditions)
     return blocks
 
 
@@ -482,11 +484,9 @@ def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
             if month <= 0
             else f"{month:.0f}"
         )
-        gain = formatting.money(row["gain"])
-        if np.isfinite(row["gain_high"]):
-            gain += f" ± {formatting.money(row['gain_high'] - row['gain'])}"
-            if row["gain_low"] > 0 or row["gain_high"] < 0:
-                gain += " (interval excludes 0)"
+        gain = interval(row["gain"], row["gain_low"], row["gain_high"], "difference")
+        if row["gain_low"] > 0 or row["gain_high"] < 0:
+            gain += " (excludes 0)"
         body.append(
             (
                 g.label(row[g.column]),
@@ -499,11 +499,11 @@ def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
     paired = set(table["test"]) == {"paired"}
     how = (
         "paired replicate by replicate (replicate r of a climb ran with the same seed as "
-        "replicate r of staying: common random numbers), with the half-width of the t-based "
-        f"{CONFIDENCE:.0%} confidence interval of the mean paired difference (±)"
+        "replicate r of staying: common random numbers), with the t-based "
+        f"{CONFIDENCE:.0%} confidence interval of the mean paired difference in brackets"
         if paired
-        else f"with the half-width of Welch's {CONFIDENCE:.0%} confidence interval of the "
-        "difference of means (±; the runs had independent seeds)"
+        else f"with Welch's {CONFIDENCE:.0%} confidence interval of the difference of means in "
+        "brackets (the runs had independent seeds)"
     )
     text = (
         f"Each climb against staying at {reference}. **Investment**: the one-off cost of the "
@@ -517,6 +517,59 @@ def _climb_blocks(timeseries: pd.DataFrame, g: plots.Grouping) -> list[Block]:
         Heading("Climbing the ladder"),
         Paragraph(text),
         Table(header, tuple(body), frozenset({1, 2, 3, 4})),
+    ]
+
+
+def _difference(mean: float, low: float, high: float) -> str:
+    """A difference with its interval, the three written alike: ``+1.25M [0.98M, 1.52M]``;
+    blank for none (the reference)."""
+    if mean is None or not np.isfinite(mean):
+        return ""
+    return interval(mean, low, high, "difference")
+
+
+def _best_blocks(
+    rows: pd.DataFrame, g: plots.Grouping, horizon: int, conditions: int
+) -> list[Block]:
+    """The best series in each condition (`best_by_condition`), against the next best."""
+    winners = best_by_condition(rows, g.column)
+    within = [c for c in winners.columns if c in rows.columns and c != g.column]
+    if winners.empty or winners["runner_up"].isna().all():
+        return []
+    header = (
+        *(plots.key_name(k) for k in within),
+        f"best {g.title}",
+        f"next best {g.title}",
+        f"best minus next [{CONFIDENCE:.0%} interval]",
+    )
+    body = []
+    for row in winners.to_dict("records"):
+        body.append(
+            (
+                *(plots.value_text(row[k]) for k in within),
+                g.label(row["best"]),
+                g.label(row["runner_up"]) if row["runner_up"] is not None else "",
+                _difference(row["difference"], row["ci_low"], row["ci_high"]),
+            )
+        )
+    if conditions > 1:
+        names = sorted({g.label(b) for b in winners["best"]})
+        lead = (
+            f"The most profitable {g.title} (cumulative discounted profit to month {horizon}) "
+            f"differs between conditions: {', '.join(names)}; none is best on average over "
+            "them. Per condition:"
+            if len(names) > 1
+            else f"{names[0]} is the most profitable {g.title} in every condition:"
+        )
+    else:
+        lead = f"The most profitable {g.title} (cumulative discounted profit to month {horizon}):"
+    text = (
+        " An interval that excludes 0 tells the two apart; one that holds 0 does not (more "
+        "replicates would)."
+    )
+    return [
+        Paragraph(lead + text),
+        Table(header, tuple(body), frozenset(range(len(within), len(header)))),
     ]
 
 

@@ -24,6 +24,7 @@ the results.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -44,7 +45,7 @@ ROOT_SEED = 20261126
 WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 
 # name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
-# attrition, away and gone leavers, referrals (well mixed and on a network, with gone people and
+# attrition (alike and polarized), away and gone leavers, referrals (well mixed and on a network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
 # the market pull, departments and schedules, the recognised rung, a firm's contact centre
 # and stock-outs, and the warm-up, rung investment and the outside rung.
@@ -84,6 +85,11 @@ DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
             "firms.0.service_level": "good",
         },
     ),
+    # heterogeneous attrition: each person's own chance drawn from a Beta (mean 0.03, phi 0.4)
+    "polarized": (
+        "baseline",
+        {"churn.base_prob": 0.03, "churn.base_polarization": 0.4},
+    ),
     # a contact centre (~1 Erlang on 2 agents at the start: about 3 calls in 10 wait past the
     # patience) and stock-outs; the queue lightens as the late calls thin the customers
     "operations": (
@@ -106,6 +112,7 @@ PERTURBATIONS = {
     "leave_prob 0.80 instead of 0.91": ("baseline", {"churn.leave_prob": 0.80}),
     "strikes 2 instead of 3": ("strikes", {"churn.strikes": 2}),
     "conversion 0.4 instead of 0.5": ("word_of_mouth", {"referrals.conversion": 0.4}),
+    "polarization 0.1 instead of 0.4": ("polarized", {"churn.base_polarization": 0.1}),
     "fill rate 0.90 instead of 0.95": (
         "operations",
         {"firms.0.inventory.fill_rate": 0.90},
@@ -115,10 +122,12 @@ PERTURBATIONS = {
 
 
 def docking_scenario(name: str, extra: dict | None = None) -> Scenario:
-    """A docking scenario at ``SIZE`` people (``extra``: further overrides)."""
+    """A docking scenario at ``SIZE`` people (``extra``: further overrides), as the file sets
+    it with the overrides: a file's ``[sweep]`` is dropped (the overrides name the point)."""
     file, overrides = DOCKING_SCENARIOS[name]
     values = {"market.size": SIZE, **overrides, **(extra or {})}
-    return load_scenario(os.path.join(SCENARIO_DIR, f"{file}.toml"), values)
+    scenario = load_scenario(os.path.join(SCENARIO_DIR, f"{file}.toml"), values)
+    return dataclasses.replace(scenario, sweep=None)
 
 
 def compared_values(frame) -> np.ndarray:

@@ -267,16 +267,10 @@ def test_giving_both_discount_rates_is_an_error():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_stock_flow_identity_holds_with_warm_up_investment_and_outside_rung(engine):
     frame = simulate(
-        load_scenario(
-            SCENARIOS / "climb.toml",
-            {
-                "market.size": 800,
-                "scenario.months": 30,
-                "firms.0.schedule.0.service_level": "world_class",
-            },
-        ),
+        load_scenario(SCENARIOS / "climb.toml", {"market.size": 800, "scenario.months": 30}),
         seed=11,
         engine=engine,
+        point=2,  # the climb to world class
     )
     assert stock_flow_holds(frame)
     assert frame["investment"].tolist() == [0.0, 600000.0] + [0.0] * 29
