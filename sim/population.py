@@ -6,9 +6,10 @@ month-0 cohort flag (bool), and only when the scenario needs them: the months of
 ``strikes - 1`` bad experiences (int16, ``strikes`` rule) and the last month each person is closed
 to each firm (int16, negative word of mouth). Away people are kept as one index array per return
 month, gone people as the compact list of those who are not gone. A month is a handful of array
-operations on the people concerned; there is no Python loop over people, and the few passes over
-the whole market (the market pull, the end-of-month counts) go through it in fixed-size blocks so
-that nothing the size of the market is reallocated each month.
+operations on the people concerned; there is no Python loop over people. Where a phase chains
+several operations over the same people (step 2's quality and outcome, the market pull, the
+end-of-month counts over the whole market), one compiled loop does them together
+(`sim.kernels`), without the temporaries.
 
 The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision: the
 same synchronous month (decide from the state at the start of the month, apply every change at its
@@ -32,15 +33,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim import rules
+from sim import kernels, rules
 from sim.firms import Firms
 from sim.metrics import Tallies, build_frame
 from sim.network import adjacency_csr, build_network
 from sim.scenario import Scenario
 
-BLOCK = 1 << 16  # people per block in the whole-market passes (bounds their temporaries)
 SPARSE_PROB = 0.05  # below this chance, draw how many succeed, then which (cheaper than all)
 _INT16_SAFE = 32000  # months (plus windows) below this fit int16 month stamps
+_NO_DEPARTMENT = np.zeros(0, np.int64)  # `kernels.experiences`: every firm has one department
 
 
 def run_population(scenario: Scenario, seed: int) -> pd.DataFrame:
@@ -277,7 +278,6 @@ class PopulationModel:
         self.reachable: np.ndarray | None = None  # not-gone people (None: everyone)
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count
         self.returns: dict[int, list[np.ndarray]] = {}  # month -> away people prospects from it
-        self._mask = np.empty(n, dtype=bool)
         self.tallies = Tallies(sc.months, nf)
         self._record(0, {}, np.zeros(nf, np.int64))
 
@@ -303,11 +303,6 @@ class PopulationModel:
             hits.sort()
             return hits.astype(np.int64, copy=False)
         return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
-
-    def _where(self, code: int) -> np.ndarray:
-        """Indices of the people whose status is ``code`` (ascending)."""
-        np.equal(self.status, code, out=self._mask)
-        return np.flatnonzero(self._mask)
 
     def step(self) -> None:
         """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
@@ -350,24 +345,24 @@ class PopulationModel:
         people = month.people = month.customers[month.contact_at]
         firm_of = month.firm_of = month.customer_firm[month.contact_at]
         counts["interactions"] = self._count(firm_of)
+        department = _NO_DEPARTMENT  # every firm has one department
         if firms.multi_department:
             department = np.zeros(people.size, dtype=np.int64)
             u = self.rng.random(people.size)
             for f in range(nf):
                 here = firm_of == f
                 department[here] = np.searchsorted(firms.cut[f], u[here], side="right")
-            mean = firms.quality_mean[firm_of, department]
-            sd = firms.quality_sd[firm_of, department]
             month.department = department
-        else:  # every firm has one department
-            mean = firms.quality_mean[:, 0][firm_of] if nf > 1 else firms.quality_mean[0, 0]
-            sd = firms.quality_sd[:, 0][firm_of] if nf > 1 else firms.quality_sd[0, 0]
-        quality = rng.standard_normal(people.size, dtype=np.float32)
-        quality *= sd
-        quality += mean
-        np.clip(quality, 0.0, 10.0, out=quality)
-        month.quality = quality
-        outcome = rules.experience_outcome(quality, self.expectation[people], cust.tolerance)
+        month.quality, outcome = kernels.experiences(
+            rng.standard_normal(people.size, dtype=np.float32),
+            firm_of,
+            department,
+            firms.quality_mean,
+            firms.quality_sd,
+            self.expectation,
+            people,
+            np.float32(cust.tolerance),
+        )
         if firms.operations:
             outcome = self._operations(month.t, firm_of, counts, outcome)
         month.outcome = outcome
@@ -428,17 +423,15 @@ class PopulationModel:
         )
         if cust.market_pull > 0:
             reference = self.firms.references(self.scenario.market.standard).astype(np.float32)
-            for lo in range(0, self.size, BLOCK):
-                block = slice(lo, lo + BLOCK)
-                expectation[block] = rules.move_toward(
-                    expectation[block], reference[self.firm[block]], cust.market_pull
-                )
+            kernels.market_pull(expectation, self.firm, reference, np.float32(cust.market_pull))
 
     def _acquisition(self, month: _Month) -> None:
         """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
         prospects = month.prospects
         marketed = self._chance(prospects.size, self.scenario.acquisition.prob)
-        marketed = marketed[~np.isin(marketed, np.searchsorted(prospects, month.won_person))]
+        won = np.zeros(prospects.size, dtype=bool)
+        won[np.searchsorted(prospects, month.won_person)] = True
+        marketed = marketed[~won[marketed]]
         people = prospects[marketed]
         firm = self._choose_firm(people, month.recognised, None, month.t)
         joined = firm >= 0
@@ -651,10 +644,10 @@ class PopulationModel:
 
         Also leaves the customers and prospects (ascending indices) for the next month's start.
         """
-        nf = self.n_firms
-        self._customers = customers = self._where(rules.CUSTOMER)
-        self._prospects = self._where(rules.PROSPECT)
-        firm = self.firm[customers]
+        customers, self._prospects, per_firm, expectation_sum = kernels.people_by_status(
+            self.status, self.firm, self.expectation, self.n_firms, rules.CUSTOMER, rules.PROSPECT
+        )
+        self._customers = customers
         gone = 0 if self.reachable is None else self.size - self.reachable.size
         self.tallies.record_month(
             t,
@@ -662,11 +655,9 @@ class PopulationModel:
             counts,
             {
                 "customers_start": start_customers,
-                "customers": self._count(firm),
+                "customers": per_firm,
                 "cohort_remaining": self.cohort_remaining,
-                "expectation_sum": np.bincount(
-                    firm, weights=self.expectation[customers], minlength=nf
-                )[:nf],
+                "expectation_sum": expectation_sum,
             },
             {
                 "prospects": self._prospects.size,
