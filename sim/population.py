@@ -157,8 +157,12 @@ def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
 # One month's decisions, passed from phase to phase.
 
 
+_EMPTY = np.zeros(0, np.int64)
+_EMPTY.flags.writeable = False  # shared by every month's fields until a phase sets them
+
+
 def _empty() -> np.ndarray:
-    return np.zeros(0, np.int64)
+    return _EMPTY
 
 
 @dataclass
