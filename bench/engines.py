@@ -302,12 +302,14 @@ class _Child:
         self.process.wait()
 
 
-def compare_revision(revision: str, quick: bool) -> None:
-    """Print the throughput of the population engine at REV and in the working tree, and ratios."""
+def compare_revision(revision: str, quick: bool, sizes: list[int] | None = None) -> None:
+    """Print the throughput of the population engine at REV and in the working tree, and ratios
+    (``sizes``: market sizes to run, default 1k to 1M, or 1k and 10k with ``quick``)."""
     import tempfile
 
-    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
-    repeats = {1_000: 5, 10_000: 3, 100_000: 2, 1_000_000: 1}
+    if sizes is None:
+        sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    repeats = {1_000: 5, 10_000: 3, 100_000: 2}
     commit = subprocess.run(
         ["git", "rev-parse", "--short", revision],
         cwd=ROOT,
@@ -336,7 +338,7 @@ def compare_revision(revision: str, quick: bool) -> None:
             for name in COMPARED:
                 for size in sizes:
                     best = {k: (math.inf, 0) for k in children}
-                    for r in range(repeats[size]):
+                    for r in range(repeats.get(size, 1)):
                         for key, child in children.items():
                             got = child.ask(scenario=name, size=size, seed=SEED + r, memory=False)
                             if got["seconds"] < best[key][0]:
@@ -373,6 +375,9 @@ if __name__ == "__main__":
         metavar="REV",
         help="compare the population engine of git revision REV with the working tree's",
     )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", metavar="N", help="market sizes for --baseline"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=2, metavar=("ENGINE", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--many", nargs=3, metavar=("RUNS", "MODE", "SIZE"), help=argparse.SUPPRESS)
@@ -380,7 +385,7 @@ if __name__ == "__main__":
     if args.serve:
         serve()
     elif args.baseline:
-        compare_revision(args.baseline, args.quick)
+        compare_revision(args.baseline, args.quick, args.sizes)
     elif args.memory:
         print(json.dumps(memory_child(args.memory[0], int(args.memory[1]))))
     elif args.many:

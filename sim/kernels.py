@@ -44,7 +44,7 @@ def people_by_status(
 
     Args:
         status: (people,) status codes.
-        firm: (people,) firm index of each customer.
+        firm: (people,) firm index of each customer, ``n_firms`` for everyone else.
         expectation: (people,) expectations.
         n_firms: number of firms.
         customer, prospect: the status codes of a customer and a prospect.
@@ -57,29 +57,30 @@ def people_by_status(
     n = status.size
     n_customers = 0
     n_prospects = 0
-    for i in range(n):
+    for i in range(n):  # branch-free: statuses come in no order
         s = status[i]
-        if s == customer:
-            n_customers += 1
-        elif s == prospect:
-            n_prospects += 1
-    customers = np.empty(n_customers, np.int64)
-    prospects = np.empty(n_prospects, np.int64)
-    per_firm = np.zeros(n_firms, np.int64)
-    expectation_sum = np.zeros(n_firms, np.float64)
+        n_customers += s == customer
+        n_prospects += s == prospect
+    customers = np.empty(n_customers + 1, np.int64)  # one spare slot for the last write
+    prospects = np.empty(n_prospects + 1, np.int64)
+    per_firm = np.zeros(n_firms + 1, np.int64)  # slot n_firms: people of no firm
+    expectation_sum = np.zeros(n_firms + 1, np.float64)
     c = 0
     p = 0
     for i in range(n):
         s = status[i]
-        if s == customer:
-            customers[c] = i
-            c += 1
-            f = firm[i]
-            per_firm[f] += 1
-            expectation_sum[f] += np.float64(expectation[i])
-        elif s == prospect:
-            prospects[p] = i
-            p += 1
+        is_customer = s == customer
+        customers[c] = i
+        c += is_customer
+        prospects[p] = i
+        p += s == prospect
+        f = firm[i]  # n_firms for everyone but customers
+        per_firm[f] += 1
+        expectation_sum[f] += np.float64(expectation[i])
+    customers = customers[:n_customers]
+    prospects = prospects[:n_prospects]
+    per_firm = per_firm[:n_firms]
+    expectation_sum = expectation_sum[:n_firms]
     return customers, prospects, per_firm, expectation_sum
 
 
