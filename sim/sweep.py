@@ -717,6 +717,14 @@ def summarise(
     by = ["point", *plan.keys, "firm", "step"]
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in [*by, "metric", "n", "mean", "sd"]})
 
+    def with_keys(frame: pd.DataFrame) -> pd.DataFrame:
+        """The swept keys of each row's point, inserted after ``point`` (rows are grouped by
+        point alone: the keys are functions of it, and grouping on them costs the driver)."""
+        points = frame["point"].to_numpy()
+        for i, key in enumerate(plan.keys, start=1):
+            frame.insert(i, key, plan.columns[key].take(points).reset_index(drop=True))
+        return frame
+
     point_of = {run: int(record["point"]) for run, (record, _) in records.items()}
 
     @functools.lru_cache(maxsize=4)  # neighbouring points share parts
@@ -730,8 +738,6 @@ def summarise(
         pieces = [rows[points == point] for rows, points in map(part_rows, where[point])]
         rows = pd.concat(pieces).sort_values("run_id", kind="stable", ignore_index=True)
         rows.insert(0, "point", np.int64(point))
-        for key in plan.keys:
-            rows[key] = plan.columns[key].iloc[point]
         return rows
 
     def summary_of(points: list[pd.DataFrame]) -> pd.DataFrame:
@@ -742,11 +748,12 @@ def summarise(
             fees = tuple((f.name, f.monthly_fee) for f in scenario.firms)
             alike.setdefault((fees, scenario.finance.discount_rate), []).append(point)
         finals = [
-            final_table(rows[rows["point"].isin(points)], dict(fees), rate, by=by[:-1])
+            final_table(rows[rows["point"].isin(points)], dict(fees), rate, by=["point", "firm"])
             for (fees, rate), points in alike.items()
         ]
-        table.append(pd.concat(finals).sort_values("point", kind="stable", ignore_index=True))
-        return replicate_summary(rows, by=by)
+        final = pd.concat(finals).sort_values("point", kind="stable", ignore_index=True)
+        table.append(with_keys(final))
+        return with_keys(replicate_summary(rows, by=["point", "firm", "step"]))
 
     def pieces() -> Iterator[pd.DataFrame]:
         chunk: list[pd.DataFrame] = []
