@@ -16,9 +16,10 @@ How a sweep goes:
    existing scheduler or on a `LocalCluster` started for the sweep); any other
    ``concurrent.futures.Executor`` can be passed in. At most a few tasks per worker are in flight,
    and results are taken as they complete.
-3. Only this process (the driver) writes. It labels the runs' frames (run_id, replicate, seed and
-   one column per swept key: `Plan.label`) and appends batches of runs to the results folder as
-   numbered parts (`sim.store.ResultsWriter.write_part`); each part carries the records of the
+3. Only this process (the driver) writes. Workers send each run's frame as plain arrays; the
+   driver labels them (run_id, replicate, seed and one column per swept key: `Plan.label`, an
+   Arrow table built from the arrays, no pandas) and appends batches of runs to the results
+   folder as numbered parts (`sim.store.ResultsWriter.write_part`); each part carries the records of the
    runs it commits, failed runs included. Memory is bounded by the batch size and the number of
    tasks in flight, not by the size of the sweep.
 4. At the end (and at the end of a resume) ``runs.parquet`` and the summaries are rebuilt from the
