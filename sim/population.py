@@ -282,6 +282,8 @@ class PopulationModel:
         self.reachable: np.ndarray | None = None  # not-gone people (None: everyone)
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count
         self.returns: dict[int, list[np.ndarray]] = {}  # month -> away people prospects from it
+        self._reference_for: bytes | None = None  # the delivered qualities `_reference` is for
+        self._reference = np.zeros(0, np.float32)
         self.tallies = Tallies(sc.months, nf)
         self._record(0, {}, np.zeros(nf, np.int64))
 
@@ -426,8 +428,13 @@ class PopulationModel:
             expectation[adapting], month.quality[month.stays_at], cust.adapt_rate
         )
         if cust.market_pull > 0:
-            reference = self.firms.references(self.scenario.market.standard).astype(np.float32)
-            kernels.market_pull(expectation, self.firm, reference, np.float32(cust.market_pull))
+            delivered = self.firms.delivered_quality.tobytes()
+            if delivered != self._reference_for:  # schedules change it rarely: compute it then
+                standard = self.scenario.market.standard
+                self._reference = self.firms.references(standard).astype(np.float32)
+                self._reference_for = delivered
+            rate = np.float32(cust.market_pull)
+            kernels.market_pull(expectation, self.firm, self._reference, rate)
 
     def _acquisition(self, month: _Month) -> None:
         """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
