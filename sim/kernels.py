@@ -95,6 +95,22 @@ def market_pull(
 
 
 @numba.njit(cache=True)
+def adapt(
+    expectation: np.ndarray,
+    people: np.ndarray,
+    quality: np.ndarray,
+    stays: np.ndarray,
+    rate: np.float32,
+) -> None:
+    """Step 5's own experience, in place: ``e <- e + rate (x - e)`` for the person of every
+    interaction whose customer stays (``stays``), x being that interaction's quality."""
+    for i in range(people.size):
+        if stays[i]:
+            person = people[i]
+            expectation[person] = _move_toward(expectation[person], quality[i], rate)
+
+
+@numba.njit(cache=True)
 def experiences(
     normal: np.ndarray,
     firm_of: np.ndarray,
@@ -149,6 +165,7 @@ def warm_up() -> float:
     expectation = np.zeros(2, np.float32)
     people_by_status(status, firm, expectation, 1, 0, 1)
     market_pull(expectation, firm, np.zeros(2, np.float32), np.float32(0.1))
+    adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     experiences(
         np.zeros(2, np.float32),
         firm,

@@ -423,10 +423,8 @@ class PopulationModel:
     def _expectations(self, month: _Month) -> None:
         """Step 5 (section 7.5): the stayers' own experience, then the market pull."""
         cust, expectation = self.scenario.customers, self.expectation
-        adapting = month.people[month.stays_at]
-        expectation[adapting] = rules.move_toward(
-            expectation[adapting], month.quality[month.stays_at], cust.adapt_rate
-        )
+        rate = np.float32(cust.adapt_rate)
+        kernels.adapt(expectation, month.people, month.quality, month.stays_at, rate)
         if cust.market_pull > 0:
             delivered = self.firms.delivered_quality.tobytes()
             if delivered != self._reference_for:  # schedules change it rarely: compute it then

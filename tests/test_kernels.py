@@ -70,3 +70,15 @@ def test_experiences_match_the_numpy_quality_and_outcome():
         np.float32(1.5),
     )[0]  # no departments: department 0 of each firm
     np.testing.assert_array_equal(one, np.clip(normal * sd[firm_of, 0] + mean[firm_of, 0], 0, 10))
+
+
+def test_adapt_matches_move_toward_for_the_stayers_only():
+    status, _, expectation = market()
+    rng = np.random.default_rng(5)
+    people = rng.permutation(np.flatnonzero(status == rules.CUSTOMER))  # each at most once
+    quality = (rng.random(people.size) * 10).astype(np.float32)
+    stays = rng.random(people.size) < 0.8
+    expected = expectation.copy()
+    expected[people[stays]] = rules.move_toward(expected[people[stays]], quality[stays], 0.3)
+    kernels.adapt(expectation, people, quality, stays, np.float32(0.3))
+    np.testing.assert_array_equal(expectation, expected)
