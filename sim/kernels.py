@@ -95,6 +95,34 @@ def market_pull(
 
 
 @numba.njit(cache=True)
+def sort_outcomes(
+    outcome: np.ndarray, firm_of: np.ndarray, n_firms: int, bad: int, delighted: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3's start: which interactions were bad, and the bad and delighted ones per firm.
+
+    Returns:
+        ``(bad_at, bad_per_firm, delighted_per_firm)``: positions of the bad interactions
+        (ascending, int64) and the counts per firm (int64).
+    """
+    n_bad = 0
+    for i in range(outcome.size):
+        n_bad += outcome[i] == bad
+    bad_at = np.empty(n_bad + 1, np.int64)  # one spare slot for the last write
+    bad_per_firm = np.zeros(n_firms, np.int64)
+    delighted_per_firm = np.zeros(n_firms, np.int64)
+    b = 0
+    for i in range(outcome.size):
+        o = outcome[i]
+        f = firm_of[i]
+        is_bad = o == bad
+        bad_at[b] = i
+        b += is_bad
+        bad_per_firm[f] += is_bad
+        delighted_per_firm[f] += o == delighted
+    return bad_at[:n_bad], bad_per_firm, delighted_per_firm
+
+
+@numba.njit(cache=True)
 def adapt(
     expectation: np.ndarray,
     people: np.ndarray,
@@ -166,6 +194,7 @@ def warm_up() -> float:
     people_by_status(status, firm, expectation, 1, 0, 1)
     market_pull(expectation, firm, np.zeros(2, np.float32), np.float32(0.1))
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
+    sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
     experiences(
         np.zeros(2, np.float32),
         firm,

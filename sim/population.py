@@ -376,10 +376,10 @@ class PopulationModel:
     def _churn(self, month: _Month) -> None:
         """Step 3 (section 7.3): churn after a bad experience, then attrition."""
         counts, customers = month.counts, month.customers
-        bad = np.flatnonzero(month.outcome == rules.BAD)
+        bad, counts["bad_experiences"], counts["delighted"] = kernels.sort_outcomes(
+            month.outcome, month.firm_of, self.n_firms, rules.BAD, rules.DELIGHTED
+        )
         month.bad_people, month.bad_firm = month.people[bad], month.firm_of[bad]
-        counts["bad_experiences"] = self._count(month.bad_firm)
-        counts["delighted"] = self._count(month.firm_of[month.outcome == rules.DELIGHTED])
         department = None if month.department is None else month.department[bad]
         month.leaves_bad = self._leaves_after_bad(
             month.bad_people, month.bad_firm, department, month.t, counts

@@ -82,3 +82,17 @@ def test_adapt_matches_move_toward_for_the_stayers_only():
     expected[people[stays]] = rules.move_toward(expected[people[stays]], quality[stays], 0.3)
     kernels.adapt(expectation, people, quality, stays, np.float32(0.3))
     np.testing.assert_array_equal(expectation, expected)
+
+
+def test_sort_outcomes_matches_the_numpy_selection_and_counts():
+    rng = np.random.default_rng(11)
+    outcome = rng.integers(0, 3, 4_000)
+    firm_of = rng.integers(0, N_FIRMS, outcome.size).astype(np.int8)
+    bad_at, bad, delighted = kernels.sort_outcomes(
+        outcome, firm_of, N_FIRMS, rules.BAD, rules.DELIGHTED
+    )
+    expected = np.flatnonzero(outcome == rules.BAD)
+    np.testing.assert_array_equal(bad_at, expected)
+    np.testing.assert_array_equal(bad, np.bincount(firm_of[expected], minlength=N_FIRMS))
+    is_delighted = outcome == rules.DELIGHTED
+    np.testing.assert_array_equal(delighted, np.bincount(firm_of[is_delighted], minlength=N_FIRMS))
