@@ -291,7 +291,7 @@ def scenario_input(scenario: Scenario) -> dict[str, Any]:
 
 def run_task(
     point: Scenario, point_index: int, replicate: int, seed: int, engine: str | None = None
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """One run, never raising for a model error.
 
     Args:
