@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from sim import runner, store
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, Sweep, load_scenario
 from sim.store import (
     IncompatibleResultsError,
     Results,
@@ -166,7 +166,13 @@ class Plan:
         self.values = [values for values, _ in pairs]
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
-        self.seeds = runner.replicate_seeds(scenario, len(pairs))
+        # An exploration gives each future's seeds to every lever value (`Exploration.run_seeds`).
+        explored = getattr(scenario.sweep, "run_seeds", None)
+        self.seeds = (
+            explored(scenario.replicates)
+            if explored is not None
+            else runner.replicate_seeds(scenario, len(pairs))
+        )
         cells = [[_column_value(v[k]) for k in self.keys] for v in self.values]
         columns = pd.DataFrame(cells, columns=self.keys)
         for key in self.keys:  # a column mixing kinds of value (text and numbers) is text
@@ -231,11 +237,11 @@ def first_point(scenario: Scenario) -> Scenario:
     if scenario.sweep is None:
         return scenario
     values = scenario.sweep.points()[0]
-    one = dataclasses.replace(
-        scenario.sweep,
-        design="grid",
-        parameters=tuple((k, (v,)) for k, v in values.items()),
-        samples=None,
+    one = Sweep(
+        "grid",
+        tuple((k, (v,)) for k, v in values.items()),
+        seed=scenario.sweep.seed,
+        base=scenario.sweep.base,
     )
     return dataclasses.replace(scenario, sweep=one)
 
@@ -253,7 +259,7 @@ def scenario_input(scenario: Scenario) -> dict[str, Any]:
     head = dict(doc.get("scenario", {}))
     head["name"] = scenario.name
     doc["scenario"] = head
-    doc["sweep"] = sweep.to_dict()
+    doc[sweep.TABLE] = sweep.to_dict()
     return plain(doc)
 
 
