@@ -1278,3 +1278,188 @@ def figures_for(
                 timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
             )
     return figures
+
+
+# --------------------------------------------------------------------------------------------
+# Exploration: lever values against uncertain futures (`sim.explore`).
+
+EXPLORE_FIGSIZE = (12.0, 7.0)  # inches: 1800 x 1050 pixels at the report's 150 dpi
+MAX_SENSITIVITY_PANELS = 4
+
+
+def lever_styles(labels: Sequence[str], ladder: Ladder | None) -> list[int]:
+    """Style indices of lever values: a rung's ladder position when every value is a rung (a
+    rung looks the same in every figure), else the values' positions."""
+    if ladder is not None and labels and all(v in ladder.ids for v in labels):
+        return [ladder.index(v) for v in labels]
+    return list(range(len(labels)))
+
+
+def sensitivity_chart(
+    sensitivity: pd.DataFrame, groups: Sequence[str], *, note: str | None = None
+) -> Figure:
+    """Sensitivity indices with their intervals, one panel per lever value or difference.
+
+    Sobol: total-order (ST) and first-order (S1) bars; RBD-FAST: S1 bars; Morris: mu* bars,
+    sigma as diamonds. Error bars are the bootstrap intervals (``*_conf`` half-widths).
+
+    Args:
+        sensitivity: `sim.explore.SENSITIVITY_COLUMNS` rows.
+        groups: the ``lever`` groups to draw (at most `MAX_SENSITIVITY_PANELS`).
+        note: a line added to the subtitle.
+    """
+    groups = list(groups)[:MAX_SENSITIVITY_PANELS]
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups), sharey=True, squeeze=False)[0])
+    method = str(sensitivity["method"].iloc[0]) if len(sensitivity) else "sobol"
+    bars = (
+        [("mu_star", "mu_star_conf", "mu* (mean |elementary effect|)")]
+        if method == "morris"
+        else [("ST", "ST_conf", "total order (ST)"), ("S1", "S1_conf", "first order (S1)")]
+        if method == "sobol"
+        else [("S1", "S1_conf", "first order (S1)")]
+    )
+    for ax, group in zip(axes, groups, strict=True):
+        rows = sensitivity[sensitivity["lever"] == group]
+        y = np.arange(len(rows))
+        height = 0.8 / len(bars)
+        for i, (column, conf, label) in enumerate(bars):
+            ax.barh(
+                y - 0.4 + height * (i + 0.5),
+                rows[column],
+                height,
+                xerr=rows[conf].fillna(0),
+                color=COLOURS[i],
+                label=label,
+                capsize=3,
+            )
+        if method == "morris":
+            ax.plot(rows["sigma"], y, "D", color=COLOURS[2], label="sigma (spread of effects)")
+            _format_axis(ax.xaxis, MONEY)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(y, [key_name(k) for k in rows["uncertainty"]], fontsize=FONT_SIZE - 2)
+        noise = rows["noise_share"].iloc[0] if len(rows) else np.nan
+        subtitle = f"\nnoise: {format_value(noise, SHARE)} of variance" if np.isfinite(noise) else ""
+        ax.set_title(f"{group}{subtitle}", fontsize=FONT_SIZE - 1)
+        ax.tick_params(labelsize=FONT_SIZE - 3)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(fontsize=FONT_SIZE - 4, loc="lower right")
+    _title(
+        fig,
+        "What the outcome depends on",
+        f"{method} indices with {CONFIDENCE:.0%} bootstrap intervals",
+        note,
+    )
+    return fig
+
+
+def lever_chart(
+    means: np.ndarray,
+    labels: Sequence[str],
+    table: pd.DataFrame,
+    outcome: str,
+    horizon: int,
+    *,
+    styles: Sequence[int] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Each lever value's outcome across futures and its regret.
+
+    Left: the 5-95% range of the outcome across futures, its median (marker) and mean (cross);
+    right: mean and maximum regret, with the share of futures in which the value is best.
+
+    Args:
+        means: ``means[future, lever value]``.
+        labels: the lever values.
+        table: `sim.explore.lever_table` of ``means``.
+        outcome: the outcome's name (`sim.summary.outcome_names`).
+        horizon: the last month (for the outcome's title).
+        styles: style index per lever value (`lever_styles`).
+        note: a line added to the subtitle.
+    """
+    styles = list(styles) if styles is not None else list(range(len(labels)))
+    title, label, kind = outcome_label(outcome, horizon)
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    left, right = fig.subplots(1, 2)
+    x = np.arange(len(labels))
+    for i, row in table.reset_index(drop=True).iterrows():
+        style = _style(styles[i])
+        left.plot([i, i], [row["p05"], row["p95"]], color=style["color"], linewidth=6, alpha=0.5)
+        left.plot(i, row["p50"], marker=style["marker"], color=style["color"], markersize=11)
+        left.plot(i, row["mean"], marker="x", color="black", markersize=10)
+        right.bar(i - 0.2, row["mean_regret"], 0.4, color=style["color"])
+        right.bar(i + 0.2, row["max_regret"], 0.4, color=style["color"], alpha=0.45, hatch="//")
+        right.annotate(
+            f"best in\n{format_value(row['win_share'], SHARE)}",
+            (i, row["max_regret"]),
+            ha="center",
+            va="bottom",
+            fontsize=FONT_SIZE - 4,
+        )
+    for ax in (left, right):
+        ax.set_xticks(x, labels, fontsize=FONT_SIZE - 2, rotation=15)
+        ax.tick_params(labelsize=FONT_SIZE - 3)
+        ax.grid(axis="y", alpha=0.3)
+        _format_axis(ax.yaxis, kind)
+    left.set_title("across futures: 5-95% range, median, mean (x)", fontsize=FONT_SIZE - 1)
+    left.set_ylabel(label, fontsize=FONT_SIZE - 1)
+    right.set_title("regret: mean (solid) and largest (hatched)", fontsize=FONT_SIZE - 1)
+    right.set_ylabel(f"best in the future minus own ({label})", fontsize=FONT_SIZE - 2)
+    right.set_ylim(0, max(1e-9, float(table["max_regret"].max())) * 1.25)
+    _title(fig, f"{title}: each choice across {len(means)} futures", note)
+    return fig
+
+
+def win_map(
+    futures: pd.DataFrame,
+    won: Sequence[str],
+    keys: Sequence[str],
+    labels: Sequence[str],
+    *,
+    styles: Sequence[int] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Which lever value wins in each future, over the two most influential uncertainties.
+
+    Args:
+        futures: the futures' uncertainty values (a column per key).
+        won: each future's winning lever value.
+        keys: the two uncertainties (across, up).
+        labels: every lever value, in order (for colours and the legend).
+        styles: style index per lever value (`lever_styles`).
+        note: a line added to the subtitle.
+    """
+    styles = list(styles) if styles is not None else list(range(len(labels)))
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    ax = fig.subplots()
+    won = np.asarray(list(won), dtype=object)
+    for i, label in enumerate(labels):
+        chosen = won == label
+        if not chosen.any():
+            continue
+        style = _style(styles[i])
+        ax.scatter(
+            futures.loc[chosen, keys[0]],
+            futures.loc[chosen, keys[1]],
+            s=36,
+            color=style["color"],
+            marker=style["marker"],
+            label=f"{label} ({format_value(chosen.mean(), SHARE)})",
+            alpha=0.8,
+        )
+    ax.set_xlabel(key_name(keys[0]), fontsize=FONT_SIZE)
+    ax.set_ylabel(key_name(keys[1]), fontsize=FONT_SIZE)
+    ax.tick_params(labelsize=FONT_SIZE - 3)
+    ax.legend(title="best choice (share of futures)", fontsize=FONT_SIZE - 3)
+    ax.grid(alpha=0.3)
+    _title(
+        fig,
+        "Where each choice wins",
+        f"{len(won)} futures over the two most influential uncertainties; the others vary too",
+        note,
+    )
+    return fig
