@@ -229,7 +229,9 @@ class Exploration:
         """Every future: the uncertain keys' values, in the design's order."""
         matrix = self.sample()
         columns = [u.values(matrix[:, j]) for j, u in enumerate(self.uncertainties)]
-        return [dict(zip(self.uncertainty_keys, row, strict=True)) for row in zip(*columns)]
+        return [
+            dict(zip(self.uncertainty_keys, row, strict=True)) for row in zip(*columns, strict=True)
+        ]
 
     def points(self) -> list[dict[str, Any]]:
         """Every point, future-major: point ``f * L + l`` is future f under lever value l."""
@@ -363,7 +365,9 @@ def validate(raw: Any, doc: Mapping[str, Any], source: str) -> Exploration:
     firm = raw.get("firm")
     names = [f.get("name") for f in doc.get("firms", []) if isinstance(f, dict)]
     if firm is not None and firm not in names:
-        _fail(source, "explore.firm", f"must name a firm ({', '.join(map(str, names))}), got {firm!r}")
+        _fail(
+            source, "explore.firm", f"must name a firm ({', '.join(map(str, names))}), got {firm!r}"
+        )
 
     levers_raw = raw.get("levers")
     if not isinstance(levers_raw, dict) or not levers_raw:
@@ -393,7 +397,11 @@ def validate(raw: Any, doc: Mapping[str, Any], source: str) -> Exploration:
     compare_raw = raw.get("compare", [])
     compare = []
     if not isinstance(compare_raw, list):
-        _fail(source, "explore.compare", f"must be a list of [higher, lower] pairs, got {compare_raw!r}")
+        _fail(
+            source,
+            "explore.compare",
+            f"must be a list of [higher, lower] pairs, got {compare_raw!r}",
+        )
     for pair in compare_raw:
         ok = isinstance(pair, list) and len(pair) == 2 and all(p in labels for p in pair)
         if not ok or pair[0] == pair[1]:

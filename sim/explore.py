@@ -118,7 +118,9 @@ def outcome_cube(path: str | Path) -> tuple[np.ndarray, Scenario, Exploration]:
             f"{missing} of {futures * levers * replicates} runs of {path} have no rows (failed "
             f"or not run yet); resume it first: retention-sim sweep --resume {path}"
         )
-    explored = [k for k in exploration.keys if k.endswith(".monthly_fee") or k.startswith("finance.")]
+    explored = [
+        k for k in exploration.keys if k.endswith(".monthly_fee") or k.startswith("finance.")
+    ]
     fees = {f.name: f.monthly_fee for f in scenario.firms}
     rate = scenario.finance.discount_rate
     for part in store.part_paths(path):

@@ -235,6 +235,8 @@ OPERATIONS_KEY_NAMES = {
 }
 DEFAULT_MAP_METRIC = "discounted_profit"
 MAX_MAPS = 6  # two-parameter maps per metric that `figures_for` draws at most
+MAX_MAP_VALUES = 12  # a key with more values (a sampled design) gets scatter plots, not maps
+MAX_SCATTER_PANELS = 6
 SUBTITLE_WIDTH = 110
 
 
@@ -1209,10 +1211,98 @@ def map_name(metric: str, x: str, y: str) -> str:
     return f"map_{clean(metric)}__{clean(x)}__{clean(y)}"
 
 
-def map_pairs(timeseries: pd.DataFrame) -> list[tuple[str, str]]:
-    """The pairs of swept keys with several values each, as `figures_for` maps them."""
-    varying = [k for k in swept_keys(timeseries) if timeseries[k].nunique(dropna=False) > 1]
-    return list(itertools.combinations(varying, 2))[:MAX_MAPS]
+def _grid_design(manifest: Mapping[str, Any] | None) -> bool:
+    """Was the sweep a full-factorial grid (or is its design unknown)?"""
+    design = ((manifest or {}).get("design") or {}).get("design", "grid")
+    return design in ("grid", "none")
+
+
+def _varying(timeseries: pd.DataFrame) -> list[str]:
+    return [k for k in swept_keys(timeseries) if timeseries[k].nunique(dropna=False) > 1]
+
+
+def map_pairs(
+    timeseries: pd.DataFrame, manifest: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """The pairs of swept keys that `figures_for` maps: only in a grid design (per the
+    manifest), only keys with several but at most `MAX_MAP_VALUES` values (a map of a sampled
+    design would be a huge, mostly empty grid), at most `MAX_MAPS` pairs."""
+    if not _grid_design(manifest):
+        return []
+    few = [k for k in _varying(timeseries) if timeseries[k].nunique(dropna=False) <= MAX_MAP_VALUES]
+    return list(itertools.combinations(few, 2))[:MAX_MAPS]
+
+
+def scatter_keys(timeseries: pd.DataFrame, manifest: Mapping[str, Any] | None = None) -> list[str]:
+    """The swept keys `figures_for` draws as scatter plots instead of maps: every varying key of
+    a sampled design, or of a grid with a key of more than `MAX_MAP_VALUES` values (at most
+    `MAX_SCATTER_PANELS`)."""
+    varying = _varying(timeseries)
+    many = any(timeseries[k].nunique(dropna=False) > MAX_MAP_VALUES for k in varying)
+    if _grid_design(manifest) and not many:
+        return []
+    return varying[:MAX_SCATTER_PANELS]
+
+
+def scatter_name(metric: str) -> str:
+    """The file stem of the scatter plots of one outcome: ``scatter_<metric>``."""
+    return f"scatter_{metric}"
+
+
+def outcome_scatter(
+    timeseries: pd.DataFrame,
+    keys: Sequence[str],
+    metric: str = DEFAULT_MAP_METRIC,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    firm: str | None = None,
+    note: str | None = None,
+) -> Figure:
+    """One outcome against each swept key: a dot per parameter point (its mean over
+    replicates), one panel per key; for sampled designs, where a map would be mostly empty.
+
+    Args:
+        timeseries: monthly rows of a sweep.
+        keys: the swept keys, one panel each (at most `MAX_SCATTER_PANELS`).
+        metric: one of `sim.summary.outcome_names`.
+        manifest: the folder's manifest (firms, fees).
+        firm: the firm whose outcome is drawn; default as in `parameter_map`.
+        note: a line added to the subtitle.
+    """
+    keys = list(keys)[:MAX_SCATTER_PANELS]
+    all_firms = firm_names(manifest, timeseries)
+    chosen = _key_firm(keys, all_firms, firm, keys)
+    rows = timeseries[timeseries["firm"] == chosen]
+    fees, rate = finance_of(manifest, timeseries)
+    outcomes = run_outcomes(rows, fees, rate)
+    points = outcomes.groupby(keys, dropna=False, sort=False)[metric].mean().reset_index()
+    title, label, kind = outcome_label(metric, int(rows["step"].max()))
+    columns = min(3, len(keys))
+    lines = math.ceil(len(keys) / columns)
+    fig = Figure(figsize=(min(12.0, 4.5 * columns + 1), min(7.5, 3.6 * lines + 1.5)))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(lines, columns, sharey=True, squeeze=False).ravel())
+    for ax, key in zip(axes, keys, strict=False):
+        numeric = pd.api.types.is_numeric_dtype(points[key])
+        x = points[key] if numeric else points[key].astype(str)
+        ax.scatter(x, points[metric], s=22, color=COLOURS[0], alpha=0.75)
+        ax.set_xlabel(key_name(key), fontsize=FONT_SIZE - 2)
+        ax.tick_params(labelsize=FONT_SIZE - 4)
+        ax.grid(alpha=0.3)
+        _format_axis(ax.yaxis, kind)
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel(label, fontsize=FONT_SIZE - 2)
+    _title(
+        fig,
+        f"{title} at each of {len(points)} parameter points",
+        f"mean over replicates; every other swept key varies too; firm {chosen}"
+        if len(all_firms) > 1
+        else "mean over replicates; every other swept key varies too",
+        note,
+    )
+    return fig
 
 
 def figures_for(
@@ -1226,9 +1316,10 @@ def figures_for(
 
     A single parameter point gets ``customers_and_revenue``, ``retention``,
     ``revenue_and_profit``, ``flows`` (and ``ladder`` when it holds several firms); a sweep gets
-    ``retention``, ``revenue_and_profit``, ``ladder``, ``flows`` and, for each pair of swept keys
-    with several values (at most `MAX_MAPS`) and each metric, a map (`map_name`). Missing runs
-    are named in every subtitle.
+    ``retention``, ``revenue_and_profit``, ``ladder``, ``flows`` and, per metric, a map for each
+    pair of swept keys of a grid with a few values each (`map_pairs`, `map_name`) or, for a
+    sampled design, scatter plots against the swept keys (`scatter_keys`, `scatter_name`).
+    Missing runs are named in every subtitle.
 
     Args:
         results: a `sim.store.Results` (``manifest``, ``runs``, ``timeseries``), e.g. from
@@ -1272,10 +1363,15 @@ def figures_for(
     if len(g.values) > 1:
         figures["ladder"] = ladder_chart(timeseries, g, manifest=manifest, note=note)
     figures["flows"] = customer_flows(timeseries, g, note=note)
+    scattered = scatter_keys(rows, manifest)
     for metric in metrics:
-        for x, y in map_pairs(rows):
+        for x, y in map_pairs(rows, manifest):
             figures[map_name(metric, x, y)] = parameter_map(
                 timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
+            )
+        if scattered:
+            figures[scatter_name(metric)] = outcome_scatter(
+                rows, scattered, metric, manifest=manifest, note=note
             )
     return figures
 
@@ -1340,7 +1436,9 @@ def sensitivity_chart(
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(y, [key_name(k) for k in rows["uncertainty"]], fontsize=FONT_SIZE - 2)
         noise = rows["noise_share"].iloc[0] if len(rows) else np.nan
-        subtitle = f"\nnoise: {format_value(noise, SHARE)} of variance" if np.isfinite(noise) else ""
+        subtitle = (
+            f"\nnoise: {format_value(noise, SHARE)} of variance" if np.isfinite(noise) else ""
+        )
         ax.set_title(f"{group}{subtitle}", fontsize=FONT_SIZE - 1)
         ax.tick_params(labelsize=FONT_SIZE - 3)
         ax.invert_yaxis()

@@ -55,6 +55,7 @@ REPORT_HTML = "report.html"
 FIGURES = "figures"
 FORMATS = ("png", "svg")
 DPI = 150
+MAX_PIXELS = (1920, 1200)  # no figure larger than a projector's screen (width, height)
 MAX_FAILED_LISTED = 10
 
 
@@ -221,9 +222,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
-    """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`."""
+    """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`,
+    lowered if need be so that a PNG fits `MAX_PIXELS` (a projector's screen)."""
+    width, height = figure.get_size_inches()
+    fit = min(MAX_PIXELS[0] / width, MAX_PIXELS[1] / height)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=dpi or DPI)
+    figure.savefig(buffer, format=fmt, dpi=min(dpi or DPI, fit))
     return buffer.getvalue()
 
 
@@ -748,6 +752,12 @@ def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> 
             f"{title}: each cell the mean over replicates ± the half-width of its 95% "
             "confidence interval, averaged over the other swept parameters.",
         )
+    if name.startswith("scatter_"):
+        return (
+            "The outcome against each swept parameter",
+            "One dot per parameter point (its mean over replicates), against each swept key in "
+            "turn; the other keys vary too, so the spread at one value is their effect.",
+        )
     return name, name
 
 
@@ -872,7 +882,7 @@ def report_blocks(
     horizon = int(timeseries["step"].max())
     metric_titles = {}
     for metric in metrics or [plots.DEFAULT_MAP_METRIC]:
-        for x, y in plots.map_pairs(timeseries):
+        for x, y in plots.map_pairs(timeseries, manifest):
             title = plots.outcome_label(metric, horizon)[0]
             metric_titles[plots.map_name(metric, x, y)] = (
                 f"{title} by {plots.key_name(x)} and {plots.key_name(y)}"
@@ -965,7 +975,10 @@ def _index(value: Any, conf: Any) -> str:
 
 
 def explore_blocks(
-    path: Path, analysis: Mapping[str, Any], manifest: Mapping[str, Any], figure_names: Sequence[str]
+    path: Path,
+    analysis: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    figure_names: Sequence[str],
 ) -> list[Block]:
     """The report's content for an exploration: the design, the choice, what decides it."""
     scenario = manifest.get("scenario") or {}
@@ -973,7 +986,9 @@ def explore_blocks(
     explore = (manifest.get("scenario_input") or {}).get("explore") or {}
     horizon = int(head.get("months", 0))
     title, _, kind = plots.outcome_label(analysis["outcome"], horizon)
-    blocks: list[Block] = [Heading(f"{head.get('name', path.name)}: which choice, in which future", 1)]
+    blocks: list[Block] = [
+        Heading(f"{head.get('name', path.name)}: which choice, in which future", 1)
+    ]
     if head.get("description"):
         blocks.append(Paragraph(head["description"]))
     text = f"Results folder `{path.name}`"
