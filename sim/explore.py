@@ -37,7 +37,6 @@ import pandas as pd
 
 from sim import store
 from sim.exploration import Exploration
-from sim.formatting import money
 from sim.scenario import Scenario, load_scenario
 from sim.summary import run_outcomes
 
@@ -472,6 +471,10 @@ def explore(
 
 def summary_text(analysis: Mapping[str, Any]) -> list[str]:
     """The analysis in a few lines of plain text (for the terminal and the report)."""
+    from sim.plots import outcome_label
+    from sim.report import format_number
+
+    kind = outcome_label(analysis["outcome"], 0)[2]
     table = pd.DataFrame(analysis["levers"])
     lines = []
     best = table.sort_values("win_share", ascending=False).iloc[0]
@@ -479,7 +482,7 @@ def summary_text(analysis: Mapping[str, Any]) -> list[str]:
         f"{best['lever']} is best in {best['win_share']:.0%} of {analysis['futures']} futures "
         f"({analysis['outcome']}, firm {analysis['firm']}); minimax regret: "
         f"{analysis['minimax_regret']} (largest regret "
-        f"{money(float(table.set_index('lever').loc[analysis['minimax_regret'], 'max_regret']))})"
+        f"{format_number(table.set_index('lever').loc[analysis['minimax_regret'], 'max_regret'], kind)})"
     )
     for diff in analysis["differences"]:
         rows = pd.DataFrame(analysis["sensitivity"])
@@ -489,7 +492,8 @@ def summary_text(analysis: Mapping[str, Any]) -> list[str]:
         parts = [
             f"{key} {column} {value:.2f} ± {conf.get(key, float('nan')):.2f}"
             if column != "mu_star"
-            else f"{key} mu* {money(value)} ± {money(conf.get(key, float('nan')))}"
+            else f"{key} mu* {format_number(value, kind)} ± "
+            f"{format_number(conf.get(key, float('nan')), kind)}"
             for key, value in top.items()
         ]
         noise = analysis["noise_share"].get(diff)

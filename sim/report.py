@@ -955,8 +955,8 @@ def write_report(
 # The report of an exploration (`sim.explore.analyse` calls it).
 
 
-def _formatted(value: Any, kind: str) -> str:
-    """A number with `sim.formatting` by kind (money, share or people)."""
+def format_number(value: Any, kind: str) -> str:
+    """A number with `sim.formatting` by kind (`sim.plots` money, share or people)."""
     from sim import formatting
 
     if value is None:
@@ -1032,10 +1032,10 @@ def explore_blocks(
             tuple(
                 (
                     str(r["lever"]),
-                    *(_formatted(r[c], kind) for c in ("mean", "p05", "p50", "p95")),
-                    _formatted(r["win_share"], plots.SHARE),
-                    _formatted(r["mean_regret"], kind),
-                    _formatted(r["max_regret"], kind),
+                    *(format_number(r[c], kind) for c in ("mean", "p05", "p50", "p95")),
+                    format_number(r["win_share"], plots.SHARE),
+                    format_number(r["mean_regret"], kind),
+                    format_number(r["max_regret"], kind),
                 )
                 for r in analysis["levers"]
             ),
@@ -1059,7 +1059,7 @@ def explore_blocks(
             continue
         noise = rows_of["noise_share"].iloc[0]
         noise_text = (
-            f" Simulation noise is {_formatted(noise, plots.SHARE)} of its variance across "
+            f" Simulation noise is {format_number(noise, plots.SHARE)} of its variance across "
             "futures (replicates within a future against the spread across futures)."
             if noise is not None and np.isfinite(noise)
             else " With one replicate, noise cannot be told apart from influence."
@@ -1071,9 +1071,9 @@ def explore_blocks(
             cells = tuple(
                 (
                     plots.key_name(r["uncertainty"]),
-                    _formatted(r["mu_star"], kind),
-                    _formatted(r["mu_star_conf"], kind),
-                    _formatted(r["sigma"], kind),
+                    format_number(r["mu_star"], kind),
+                    format_number(r["mu_star_conf"], kind),
+                    format_number(r["sigma"], kind),
                 )
                 for r in rows_of.sort_values("mu_star", ascending=False).to_dict("records")
             )
@@ -1114,7 +1114,7 @@ def explore_blocks(
                         f"{r[a][0]:.3g} to {r[a][1]:.3g}",
                         f"{r[b][0]:.3g} to {r[b][1]:.3g}",
                         str(r["winner"]),
-                        _formatted(r["share"], plots.SHARE),
+                        format_number(r["share"], plots.SHARE),
                         str(r["futures"]),
                     )
                     for r in regions
