@@ -10,6 +10,9 @@ The public Python API:
   replicate) run of a scenario's sweep, in a results folder; the returned object gives
   ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
 - `load_results(dir)` -> a results folder read back, the same way;
+- `sim.explore.explore(scenario, out_dir, ...)`: a scenario's ``[explore]`` (levers against
+  uncertainties) run as a sweep and analysed (regret, win shares, SALib indices);
+  `sim.explore.analyse(dir)` redoes the analysis of a finished folder;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
