@@ -470,7 +470,7 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         values = scenario.sweep.points()[0]
         swept = ", ".join(f"{k}={v!r}" for k, v in values.items())
         _note(
-            f"{args.scenario} has a [sweep] of {len(scenario.sweep.points())} points; "
+            f"{args.scenario} has a [{scenario.sweep.TABLE}] of {len(scenario.sweep.points())} points; "
             f"`run` runs the first ({swept}); `{PROG} sweep` runs them all"
         )
     started = time.perf_counter()

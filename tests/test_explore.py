@@ -371,3 +371,10 @@ def test_a_scenario_cannot_have_both_a_sweep_and_an_explore_table(capsys):
     doc["sweep"] = {"churn.rule": ["fixed", "tarp"]}
     with pytest.raises(ScenarioError, match="not both"):
         load_scenario(doc)
+
+
+def test_plot_of_an_exploration_draws_its_analysis_figures(explored, capsys):
+    path = explored[0].path
+    assert main(["plot", str(path)]) == 0
+    assert (path / "figures" / "explore_levers.png").is_file()
+    assert "## What decides it" in (path / "report.md").read_text()

@@ -50,3 +50,19 @@ def test_a_60_point_latin_hypercube_gets_scatter_plots_of_screen_size(tmp_path):
         assert width <= MAX_PIXELS[0] and height <= MAX_PIXELS[1], (name, width, height)
     report = (tmp_path / "out" / "report.html").stat().st_size
     assert report < 3_000_000, report
+
+
+def test_no_figures_leaves_the_figures_and_the_report_out(tmp_path, capsys):
+    import tomli_w
+
+    from sim.cli import main
+
+    path = tmp_path / "lhs.toml"
+    doc = {**LATIN_HYPERCUBE, "sweep": {**LATIN_HYPERCUBE["sweep"], "samples": 3}}
+    path.write_bytes(tomli_w.dumps(doc).encode())
+    out = tmp_path / "out"
+    args = ["sweep", str(path), "--out", str(out), "--executor", "serial", "--quiet"]
+    assert main([*args, "--no-figures"]) == 0
+    assert not list(out.glob("figures/*")) and not (out / "report.md").exists()
+    assert main(["plot", str(out)]) == 0  # drawn later, on demand
+    assert (out / "report.md").exists() and list(out.glob("figures/scatter_*.png"))
