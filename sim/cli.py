@@ -484,28 +484,24 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 # sweep
 
 
-def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "sweep",
-        help="run every point of a scenario's [sweep], with replicates; or resume one",
-        description="Run every (point, replicate) of a scenario's [sweep] into a results folder "
-        "(manifest.json, runs.parquet, timeseries/part-*.parquet, summary.parquet, summary.csv). "
-        "A failing run is recorded and the others go on (exit status 1). After Ctrl-C, kill -9 "
-        "or a crash, --resume DIR runs only what is missing; the rows then equal those of an "
-        "uninterrupted sweep.",
-    )
+def _add_sweeping(
+    sub: argparse._SubParsersAction, kind: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """The parser of a command that runs a scenario's points into a results folder, or resumes
+    one: ``sweep`` and ``explore``."""
+    p = sub.add_parser(kind, help=help, description=description)
     p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario TOML file")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--out",
         metavar="DIR",
         help="results folder; must not exist or be empty "
-        "(default results/<scenario name>/sweep-YYYYmmdd-HHMMSS)",
+        f"(default results/<scenario name>/{kind}-YYYYmmdd-HHMMSS)",
     )
     where.add_argument(
         "--resume",
         metavar="DIR",
-        help="continue the sweep in DIR (its scenario is read from DIR/manifest.json)",
+        help=f"continue the {kind} in DIR (its scenario is read from DIR/manifest.json)",
     )
     _add_overrides(p)
     _add_execution(p)
@@ -513,8 +509,8 @@ def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
-    started = time.perf_counter()
+def _sweep_or_resume(args: argparse.Namespace, argv: list[str], kind: str) -> Any:
+    """Run the scenario given (after ``check``), or resume ``--resume DIR``; the result."""
     if args.resume:
         changes = _run_overrides(args)
         if args.scenario or changes:
@@ -522,13 +518,37 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
                 "--resume DIR continues DIR's own scenario (from its manifest.json): give no "
                 "SCENARIO, --set, --replicates, --seed or --engine with it"
             )
-        result = _execute(args, argv, None, Path(args.resume), kind="sweep", resume=True)
-    else:
-        if not args.scenario:
-            raise CliError("give a SCENARIO file to sweep, or --resume DIR")
-        scenario = _load(args.scenario, _run_overrides(args))
-        out = _checked_out(args)
-        result = _execute(args, argv, scenario, out, kind="sweep")
+        return _execute(args, argv, None, Path(args.resume), kind=kind, resume=True)
+    if not args.scenario:
+        raise CliError(f"give a SCENARIO file to {kind}, or --resume DIR")
+    from sim.exploration import Exploration
+
+    scenario = _load(args.scenario, _run_overrides(args))
+    if kind == "explore" and not isinstance(scenario.sweep, Exploration):
+        raise CliError(
+            f"{args.scenario}: has no [explore] table (levers and uncertainties); "
+            f"see `{PROG} explore --help` and scenarios/explore_ladder.toml"
+        )
+    out = _checked_out(args)
+    return _execute(args, argv, scenario, out, kind=kind)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return _add_sweeping(
+        sub,
+        "sweep",
+        "run every point of a scenario's [sweep], with replicates; or resume one",
+        "Run every (point, replicate) of a scenario's [sweep] into a results folder "
+        "(manifest.json, runs.parquet, timeseries/part-*.parquet, summary.parquet, summary.csv). "
+        "A failing run is recorded and the others go on (exit status 1). After Ctrl-C, kill -9 "
+        "or a crash, --resume DIR runs only what is missing; the rows then equal those of an "
+        "uninterrupted sweep.",
+    )
+
+
+def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    started = time.perf_counter()
+    result = _sweep_or_resume(args, argv, "sweep")
     if _explored(result.manifest):
         return _finish_explore(args, result, started)
     if not args.no_figures:
@@ -787,52 +807,22 @@ def _explored(manifest: Any) -> bool:
 
 
 def _add_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    return _add_sweeping(
+        sub,
         "explore",
-        help="run every lever value in every sampled future of a scenario's [explore]; analyse",
-        description="Run a scenario's [explore] table (levers against uncertainties) as a sweep "
-        "into a results folder, every lever value in every future with the same seeds, then "
-        "analyse it: analysis.json, levers.parquet/.csv (outcome, win share and regret per lever "
-        "value), sensitivity.parquet/.csv (SALib Sobol or Morris indices with bootstrap "
-        "intervals, and the share of variance that is noise), figures and a report. --resume "
-        "DIR continues an interrupted exploration.",
+        "run every lever value in every sampled future of a scenario's [explore]; analyse",
+        "Run a scenario's [explore] table (levers against uncertainties) as a sweep into a "
+        "results folder, every lever value in every future with the same seeds, then analyse "
+        "it: analysis.json, levers.parquet/.csv (outcome, win share and regret per lever value), "
+        "sensitivity.parquet/.csv (SALib Sobol or Morris indices with bootstrap intervals, and "
+        "the share of variance that is noise), figures and a report. --resume DIR continues an "
+        "interrupted exploration.",
     )
-    p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario TOML file")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--out",
-        metavar="DIR",
-        help="results folder; must not exist or be empty "
-        "(default results/<scenario name>/explore-YYYYmmdd-HHMMSS)",
-    )
-    where.add_argument("--resume", metavar="DIR", help="continue the exploration in DIR")
-    _add_overrides(p)
-    _add_execution(p)
-    _add_no_figures(p)
-    return p
 
 
 def _cmd_explore(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.perf_counter()
-    if args.resume:
-        if args.scenario or _run_overrides(args):
-            raise CliError(
-                "--resume DIR continues DIR's own exploration: give no SCENARIO, --set, "
-                "--replicates, --seed or --engine with it"
-            )
-        result = _execute(args, argv, None, Path(args.resume), kind="explore", resume=True)
-    else:
-        if not args.scenario:
-            raise CliError("give a SCENARIO file with an [explore] table, or --resume DIR")
-        scenario = _load(args.scenario, _run_overrides(args))
-        if "explore" not in scenario.to_dict():
-            raise CliError(
-                f"{args.scenario}: has no [explore] table (levers and uncertainties); "
-                f"see `{PROG} explore --help` and scenarios/explore_ladder.toml"
-            )
-        out = _checked_out(args)
-        result = _execute(args, argv, scenario, out, kind="explore")
-    return _finish_explore(args, result, started)
+    return _finish_explore(args, _sweep_or_resume(args, argv, "explore"), started)
 
 
 def _finish_explore(args: argparse.Namespace, result: Any, started: float) -> int:

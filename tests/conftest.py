@@ -18,3 +18,18 @@ EXACT_CUSTOMERS = {
     "market_pull": 0.0,
     "contact_prob": 1.0,
 }
+
+
+def interrupt_at(monkeypatch, seed: int) -> None:
+    """Make the run with this seed raise KeyboardInterrupt (what Ctrl-C does mid-sweep), in this
+    process; ``monkeypatch.undo()`` lifts it."""
+    import sim.runner
+
+    real, stop = sim.runner.simulate, seed
+
+    def interrupted(scenario, *, seed, engine=None):
+        if seed == stop:
+            raise KeyboardInterrupt
+        return real(scenario, seed=seed, engine=engine)
+
+    monkeypatch.setattr(sim.runner, "simulate", interrupted)

@@ -13,7 +13,7 @@ from SALib.sample import sobol as salib_sobol_sample
 from SALib.test_functions import Ishigami
 from scipy.stats import qmc
 
-import sim.runner
+from conftest import interrupt_at
 from sim.cli import main
 from sim.exploration import Exploration, Uncertainty
 from sim.explore import (
@@ -246,15 +246,7 @@ def test_an_exploration_writes_tidy_tables_and_its_analysis(explored):
 
 def test_a_resumed_exploration_analyses_the_same_as_one_left_alone(explored, tmp_path, monkeypatch):
     reference = explored[1]
-    stop = load_results(explored[0].path).manifest["run_seeds"][5][1]
-    real = sim.runner.simulate
-
-    def interrupted(scenario, *, seed, engine=None):
-        if seed == stop:
-            raise KeyboardInterrupt
-        return real(scenario, seed=seed, engine=engine)
-
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    interrupt_at(monkeypatch, load_results(explored[0].path).manifest["run_seeds"][5][1])
     with pytest.raises(SweepInterrupted):
         explore(TINY, tmp_path / "out", executor="serial", batch_size=3, figures=False)
     monkeypatch.undo()

@@ -20,6 +20,7 @@ import pytest
 
 import sim
 import sim.runner
+from conftest import interrupt_at
 from sim.cli import main
 from sim.scenario import load_scenario
 from sim.store import (
@@ -339,15 +340,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_completes(slow, 
 def test_ctrl_c_in_process_commits_finished_runs_then_raises(
     tiny, reference, tmp_path, monkeypatch
 ):
-    stop = reference.manifest["run_seeds"][1][1]
-    real = sim.runner.simulate
-
-    def interrupted(scenario, *, seed, engine=None):
-        if seed == stop:
-            raise KeyboardInterrupt
-        return real(scenario, seed=seed, engine=engine)
-
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    interrupt_at(monkeypatch, reference.manifest["run_seeds"][1][1])
     with pytest.raises(SweepInterrupted, match="interrupted after 4 of 12 runs") as caught:
         run_sweep(tiny, tmp_path / "out", executor="serial", batch_size=10)
     assert isinstance(caught.value, KeyboardInterrupt)
