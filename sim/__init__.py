@@ -13,6 +13,8 @@ The public Python API:
 - `sim.explore.explore(scenario, out_dir, ...)`: a scenario's ``[explore]`` (levers against
   uncertainties) run as a sweep and analysed (regret, win shares, SALib indices);
   `sim.explore.analyse(dir)` redoes the analysis of a finished folder;
+- `compare(results, by=KEY, metric=..., reference=VALUE, at_month=...)` -> each level of a swept
+  key against a reference level: differences with intervals, paired on common random numbers;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
@@ -20,6 +22,7 @@ from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
 from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import Results, load_results
+from sim.summary import compare
 from sim.sweep import SweepResult, run_sweep
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SweepResult",
+    "compare",
     "get_ladder",
     "load_results",
     "load_scenario",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.ladder import RUNG_FIELDS
-from sim.scenario import ENGINES, Scenario, ScenarioError
+from sim.scenario import ENGINES, SWEEP_SEEDS, Scenario, ScenarioError
 
 PROG = "retention-sim"
 
@@ -354,6 +354,7 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
         ("scenario.replicates", args.replicates),
         ("scenario.seed", args.seed),
         ("scenario.engine", args.engine),
+        ("sweep.seeds", getattr(args, "seeds", None)),
     ):
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -504,19 +505,27 @@ def _add_sweeping(
         help=f"continue the {kind} in DIR (its scenario is read from DIR/manifest.json)",
     )
     _add_overrides(p)
+    if kind == "sweep":  # an exploration's seeds are its own: each future's, for every lever
+        p.add_argument(
+            "--seeds",
+            choices=SWEEP_SEEDS,
+            help="override sweep.seeds: common (the default: replicate r of every point runs "
+            "with the same seed, so points are compared on the same random draws) or "
+            "independent (every run its own seed)",
+        )
     _add_execution(p)
     _add_no_figures(p)
     return p
 
 
 def _sweep_or_resume(args: argparse.Namespace, argv: list[str], kind: str) -> Any:
-    """Run the scenario given (after ``check``), or resume ``--resume DIR``; the result."""
+    """Run the scenario given (``sweep`` or ``explore``), or resume ``--resume DIR``."""
     if args.resume:
         changes = _run_overrides(args)
         if args.scenario or changes:
             raise CliError(
                 "--resume DIR continues DIR's own scenario (from its manifest.json): give no "
-                "SCENARIO, --set, --replicates, --seed or --engine with it"
+                "SCENARIO, --set, --replicates, --seed, --engine or --seeds with it"
             )
         return _execute(args, argv, None, Path(args.resume), kind=kind, resume=True)
     if not args.scenario:

@@ -75,8 +75,9 @@ def simulate_replicates(
 ) -> pd.DataFrame:
     """Every replicate of a scenario, one run after another in this process.
 
-    The runs use the scenario's first-point seeds (`replicate_seeds`), so two variants of one
-    scenario compared this way share their random numbers replicate by replicate. The rows carry
+    The runs use the seeds `run_sweep` gives the runs of point ``point`` (`replicate_seeds`):
+    with common random numbers (the default) every point's, so two variants of one scenario
+    compared this way share their random numbers replicate by replicate. The rows carry
     ``run_id`` (with ``point`` in it, `run_id`), ``replicate`` and ``seed``, like a results
     folder's, so the summaries and plots take them as they are. For many points, in parallel and
     into a results folder, use `sim.run_sweep`.
@@ -94,17 +95,29 @@ def simulate_replicates(
             simulate(scenario, seed=seed, engine=engine).assign(
                 run_id=run_id(point, r), replicate=r, seed=seed
             )
-            for r, seed in enumerate(replicate_seeds(scenario)[0])
+            for r, seed in enumerate(replicate_seeds(scenario, point + 1)[point])
         ],
         ignore_index=True,
     )
 
 
 def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
-    """Run seeds per (point, replicate), spawned from ``scenario.seed`` in (point, replicate)
-    order: ``seeds[point][replicate]``."""
-    flat = spawn_seeds(scenario.seed, n_points * scenario.replicates)
+    """Run seeds per (point, replicate): ``seeds[point][replicate]``.
+
+    By default (common random numbers, docs/model.md D70) replicate r of every point gets the
+    same seed, the r-th spawned from ``scenario.seed``, so two points are compared on the same
+    random draws. With ``[sweep] seeds = "independent"`` the seeds are spawned in (point,
+    replicate) order, one per run. Point 0's seeds are the same either way. An exploration's
+    (``[explore]``) are each future's, shared by its lever values (`Exploration.run_seeds`).
+    """
     r = scenario.replicates
+    explored = getattr(scenario.sweep, "run_seeds", None)
+    if explored is not None:
+        return explored(r)[:n_points]
+    if scenario.sweep is None or scenario.sweep.seeds == "common":
+        common = spawn_seeds(scenario.seed, r)
+        return [list(common) for _ in range(n_points)]
+    flat = spawn_seeds(scenario.seed, n_points * r)
     return [flat[p * r : (p + 1) * r] for p in range(n_points)]
 
 

@@ -6,8 +6,10 @@ run`` calls it for one point (`first_point`), and notebooks call it as ``sim.run
 How a sweep goes:
 
 1. `Plan`: the scenario's points (`Scenario.points`, each validated when the scenario was loaded)
-   and one seed per (point, replicate), spawned from ``scenario.seed`` in that fixed order
-   (`sim.runner.replicate_seeds`). Run ids are ``p0007-r012`` (`sim.runner.run_id`).
+   and one seed per (point, replicate), spawned from ``scenario.seed``
+   (`sim.runner.replicate_seeds`): by default replicate r of every point has the same seed
+   (common random numbers), or with ``[sweep] seeds = "independent"`` one per run. Run ids are
+   ``p0007-r012`` (`sim.runner.run_id`).
 2. An executor behind the `concurrent.futures.Executor` interface runs `run_task` for each run:
    ``"serial"`` (in this process), ``"local"`` (a process pool; the default, one worker per CPU)
    or ``"dask"`` (Dask distributed futures, submitted with ``pure=False`` and ``retries``, on an
@@ -166,13 +168,7 @@ class Plan:
         self.values = [values for values, _ in pairs]
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
-        # An exploration gives each future's seeds to every lever value (`Exploration.run_seeds`).
-        explored = getattr(scenario.sweep, "run_seeds", None)
-        self.seeds = (
-            explored(scenario.replicates)
-            if explored is not None
-            else runner.replicate_seeds(scenario, len(pairs))
-        )
+        self.seeds = runner.replicate_seeds(scenario, len(pairs))
         cells = [[_column_value(v[k]) for k in self.keys] for v in self.values]
         columns = pd.DataFrame(cells, columns=self.keys)
         for key in self.keys:  # a column mixing kinds of value (text and numbers) is text
@@ -241,6 +237,7 @@ def first_point(scenario: Scenario) -> Scenario:
         "grid",
         tuple((k, (v,)) for k, v in values.items()),
         seed=scenario.sweep.seed,
+        seeds=getattr(scenario.sweep, "seeds", "common"),
         base=scenario.sweep.base,
     )
     return dataclasses.replace(scenario, sweep=one)

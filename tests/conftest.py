@@ -20,15 +20,16 @@ EXACT_CUSTOMERS = {
 }
 
 
-def interrupt_at(monkeypatch, seed: int) -> None:
-    """Make the run with this seed raise KeyboardInterrupt (what Ctrl-C does mid-sweep), in this
+def interrupt_at(monkeypatch, seed: int, scenario=None) -> None:
+    """Make the run with this seed (and, if given, this point's scenario: with common random
+    numbers a seed is every point's) raise KeyboardInterrupt, what Ctrl-C does mid-sweep, in this
     process; ``monkeypatch.undo()`` lifts it."""
     import sim.runner
 
-    real, stop = sim.runner.simulate, seed
+    real, stop, point = sim.runner.simulate, seed, scenario
 
     def interrupted(scenario, *, seed, engine=None):
-        if seed == stop:
+        if seed == stop and (point is None or scenario == point):
             raise KeyboardInterrupt
         return real(scenario, seed=seed, engine=engine)
 
