@@ -59,6 +59,7 @@ OUTCOMES = (
     "clv",
 )
 TAIL = 0.001  # a distribution's draws are kept within its TAIL and 1 - TAIL quantiles
+RBD_HARMONICS = 10  # RBD-FAST's M (SALib's default): a Latin hypercube needs 2M + 1 futures
 MORRIS_LEVELS = 4  # grid levels of a Morris trajectory (SALib's default)
 EXPLORE_KEYS = (
     "design",
@@ -348,6 +349,13 @@ def validate(raw: Any, doc: Mapping[str, Any], source: str) -> Exploration:
     samples = raw.get("samples")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 2:
         _fail(source, "explore.samples", f"must be a whole number >= 2, got {samples!r}")
+    if design == "latin_hypercube" and samples < 2 * RBD_HARMONICS + 1:
+        _fail(
+            source,
+            "explore.samples",
+            f'with design = "latin_hypercube", must be at least {2 * RBD_HARMONICS + 1} (the '
+            f"RBD-FAST indices resolve {RBD_HARMONICS} harmonics), got {samples}",
+        )
     if design == "sobol" and samples & (samples - 1):
         _fail(
             source,

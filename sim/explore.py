@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sim import store
-from sim.exploration import Exploration
+from sim.exploration import RBD_HARMONICS, Exploration
 from sim.scenario import Scenario, load_scenario
 from sim.summary import run_outcomes
 
@@ -261,6 +261,7 @@ def indices(
             problem,
             exploration.sample(),
             y,
+            M=RBD_HARMONICS,
             num_resamples=resamples,
             conf_level=CONFIDENCE,
             seed=seed,
@@ -469,6 +470,14 @@ def explore(
     return result, analyse(result.path, figures=figures)
 
 
+def sensitivity_frame(analysis: Mapping[str, Any]) -> pd.DataFrame:
+    """The analysis' sensitivity rows as `SENSITIVITY_COLUMNS`, missing values as NaN."""
+    frame = pd.DataFrame(analysis["sensitivity"], columns=list(SENSITIVITY_COLUMNS))
+    for column in SENSITIVITY_COLUMNS[4:]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
 def summary_text(analysis: Mapping[str, Any]) -> list[str]:
     """The analysis in a few lines of plain text (for the terminal and the report)."""
     from sim.plots import outcome_label
@@ -484,13 +493,14 @@ def summary_text(analysis: Mapping[str, Any]) -> list[str]:
         f"{analysis['minimax_regret']} (largest regret "
         f"{format_number(table.set_index('lever').loc[analysis['minimax_regret'], 'max_regret'], kind)})"
     )
+    rows = sensitivity_frame(analysis)
     for diff in analysis["differences"]:
-        rows = pd.DataFrame(analysis["sensitivity"])
         top = influence(rows, diff).head(3)
         column = {"sobol": "ST", "morris": "mu_star", "rbd_fast": "S1"}[analysis["method"]]
         conf = rows[(rows["lever"] == diff)].set_index("uncertainty")[f"{column}_conf"]
         parts = [
-            f"{key} {column} {value:.2f} ± {conf.get(key, float('nan')):.2f}"
+            f"{key} {column} {value:.2f}"
+            + (f" ± {conf[key]:.2f}" if np.isfinite(conf.get(key, np.nan)) else "")
             if column != "mu_star"
             else f"{key} mu* {format_number(value, kind)} ± "
             f"{format_number(conf.get(key, float('nan')), kind)}"

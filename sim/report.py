@@ -1051,7 +1051,9 @@ def explore_blocks(
     )
 
     blocks.append(Heading("What decides it"))
-    sensitivity = pd.DataFrame(analysis["sensitivity"])
+    from sim.explore import sensitivity_frame
+
+    sensitivity = sensitivity_frame(analysis)
     method = analysis["method"]
     for group in [*analysis["differences"], *analysis["lever_values"]]:
         rows_of = sensitivity[sensitivity["lever"] == group]
@@ -1169,7 +1171,9 @@ def write_explore_report(
     manifest = read_manifest(folder)
     labels = list(analysis["lever_values"])
     styles = plots.lever_styles(labels, scenario.ladder)
-    sensitivity = pd.DataFrame(analysis["sensitivity"])
+    from sim.explore import sensitivity_frame
+
+    sensitivity = sensitivity_frame(analysis)
     table = pd.DataFrame(analysis["levers"])
     figures = {
         "explore_levers": plots.lever_chart(

@@ -299,6 +299,7 @@ BAD = [
     ({"design": "factorial"}, "explore.design", "must be one of sobol, morris"),
     ({"samples": 6}, "explore.samples", "power of two"),
     ({"samples": 1}, "explore.samples", ">= 2"),
+    ({"design": "latin_hypercube", "samples": 8}, "explore.samples", "at least 21"),
     ({"outcome": "happiness"}, "explore.outcome", "must be one of"),
     ({"colour": "red"}, "explore.colour", "unknown key"),
     ({"levels": 4}, "explore.levels", 'only goes with design = "morris"'),
@@ -370,3 +371,16 @@ def test_plot_of_an_exploration_draws_its_analysis_figures(explored, capsys):
     assert main(["plot", str(path)]) == 0
     assert (path / "figures" / "explore_levers.png").is_file()
     assert "## What decides it" in (path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("design", "method"), [("morris", "mu_star"), ("latin_hypercube", "S1")])
+def test_morris_and_latin_hypercube_explorations_analyse_end_to_end(design, method, tmp_path):
+    doc = copy.deepcopy(TINY)
+    doc["explore"].update(design=design, samples=3 if design == "morris" else 24)
+    result, analysis = explore(doc, tmp_path / "out", executor="serial", figures=False)
+    sensitivity = pd.read_csv(result.path / "sensitivity.csv")
+    expected = {"morris": "morris", "latin_hypercube": "rbd_fast"}[design]
+    assert sensitivity["method"].eq(expected).all()
+    assert sensitivity[method].notna().all()
+    assert analysis["futures"] == (3 * 4 if design == "morris" else 24)
+    assert len(analysis["decisive"]) == 2
