@@ -71,7 +71,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim import runner, store
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, Sweep, load_scenario
 from sim.store import (
     IncompatibleResultsError,
     Results,
@@ -259,11 +259,12 @@ def first_point(scenario: Scenario) -> Scenario:
     if scenario.sweep is None:
         return scenario
     values = scenario.sweep.points()[0]
-    one = dataclasses.replace(
-        scenario.sweep,
-        design="grid",
-        parameters=tuple((k, (v,)) for k, v in values.items()),
-        samples=None,
+    one = Sweep(
+        "grid",
+        tuple((k, (v,)) for k, v in values.items()),
+        seed=scenario.sweep.seed,
+        seeds=getattr(scenario.sweep, "seeds", "common"),
+        base=scenario.sweep.base,
     )
     return dataclasses.replace(scenario, sweep=one)
 
@@ -281,7 +282,7 @@ def scenario_input(scenario: Scenario) -> dict[str, Any]:
     head = dict(doc.get("scenario", {}))
     head["name"] = scenario.name
     doc["scenario"] = head
-    doc["sweep"] = sweep.to_dict()
+    doc[sweep.TABLE] = sweep.to_dict()
     return plain(doc)
 
 
