@@ -1447,6 +1447,10 @@ def calibration_keys(trials: pd.DataFrame, keys: Sequence[str], cut: float) -> F
         ax.set_ylabel("log-likelihood")
         ax.grid(alpha=0.3)
     fig.suptitle("Fit against each key (blue: within the 95% cut)")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # Exploration: lever values against uncertain futures (`sim.explore`).
 
 EXPLORE_FIGSIZE = (12.0, 7.0)  # inches: 1800 x 1050 pixels at the report's 150 dpi
