@@ -442,6 +442,11 @@ def _stopper(pool: cf.ProcessPoolExecutor) -> Callable[[bool], None]:
             return
         # Python 3.11's pool cannot stop a running task: end its worker processes instead.
         processes = list(getattr(pool, "_processes", {}).values())
+        # The pool's call queue may hold a task its feeder thread is still writing into a full
+        # pipe that no ended worker will read: without this, exit would wait for it for ever.
+        call_queue = getattr(pool, "_call_queue", None)
+        if call_queue is not None:
+            call_queue.cancel_join_thread()
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             with contextlib.suppress(Exception):
