@@ -25,6 +25,19 @@ What it measures, on ``scenarios/baseline.toml`` (one firm, well-mixed market, 1
 
 Targets (issue 3): population at least 30x the agent engine at 100k people; the 1M-person market
 in at most 200 bytes per person. This script prints; it asserts nothing (timings are not tests).
+
+**Against a git revision** (issue 16)::
+
+    .venv/bin/python bench/engines.py --baseline main          # 1k, 10k, 100k, 1M people
+    .venv/bin/python bench/engines.py --baseline HEAD~3 --quick  # 1k and 10k only
+
+The population engine of revision REV (``git archive`` into a temporary folder) and the working
+tree's each run in their own long-lived child process (imports and first calls done before any
+timing), alternately: A, B, A, B, ... on the same scenario, size and seed, so that load on the
+machine hits both alike. For ``scenarios/baseline.toml`` and ``scenarios/competition.toml`` (each
+version's own copy) at 1k, 10k, 100k and 1M people it prints both throughputs (customer-months per
+second, best of a few runs) and their ratio (working tree / REV), then the peak of ``tracemalloc``
+during one run at 1M people (it sees numpy's buffers) per person, for both versions.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,7 +54,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if "--serve" not in sys.argv:  # a --serve child imports sim from its PYTHONPATH instead
+    sys.path.insert(0, str(ROOT))
 
 from sim import load_scenario, simulate  # noqa: E402
 from sim.scenario import Scenario  # noqa: E402
@@ -212,13 +227,166 @@ def main(quick: bool) -> None:
         print(f"  {label:<30} resident MiB after {at}; {per_run:+.2f} MiB per run after run 2")
 
 
+# --------------------------------------------------------------------------------------------
+# Against a git revision: two long-lived children (REV, working tree), run alternately.
+
+COMPARED = ("baseline", "competition")  # scenarios/<name>.toml
+
+
+def serve() -> None:
+    """Child of `compare_revision`: run what stdin asks (one JSON line each), answer on stdout.
+
+    The ``sim`` package is whichever comes first on ``sys.path`` (the parent puts the version's
+    folder there). Request: ``{"scenario", "size", "seed", "memory"}``; answer: seconds and
+    customer-months of one ``population`` run, or with ``memory``, the peak of tracemalloc.
+    """
+    import tracemalloc
+
+    import sim
+    from sim import load_scenario, simulate
+
+    folder = Path(sim.__file__).resolve().parents[1]
+    print(json.dumps({"sim": str(folder)}), flush=True)
+    for line in sys.stdin:
+        ask = json.loads(line)
+        sc = load_scenario(
+            folder / "scenarios" / f"{ask['scenario']}.toml", {"market.size": ask["size"]}
+        )
+        gc.collect()
+        if ask["memory"]:
+            tracemalloc.start()
+            simulate(sc, seed=ask["seed"], engine="population")
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(json.dumps({"peak_bytes": peak}), flush=True)
+            continue
+        start = time.perf_counter()
+        frame = simulate(sc, seed=ask["seed"], engine="population")
+        elapsed = time.perf_counter() - start
+        customer_months = int(frame.loc[frame["step"] > 0, "customers"].sum())
+        print(json.dumps({"seconds": elapsed, "customer_months": customer_months}), flush=True)
+
+
+class _Child:
+    """A `serve` child importing ``sim`` from ``folder``."""
+
+    def __init__(self, folder: Path):
+        env = dict(os.environ, PYTHONPATH=str(folder))
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=folder,
+            env=env,
+        )
+        hello = self._read()
+        if Path(hello["sim"]) != folder.resolve():
+            raise RuntimeError(f"the child imported sim from {hello['sim']}, not {folder}")
+        for name in COMPARED:  # imports, first calls (and any compilation) before timing
+            self.ask(scenario=name, size=200, seed=1, memory=False)
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark child stopped (exit {self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, **request: object) -> dict:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare_revision(revision: str, quick: bool, sizes: list[int] | None = None) -> None:
+    """Print the throughput of the population engine at REV and in the working tree, and ratios
+    (``sizes``: market sizes to run, default 1k to 1M, or 1k and 10k with ``quick``)."""
+    import tempfile
+
+    if sizes is None:
+        sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
+    repeats = {1_000: 5, 10_000: 3, 100_000: 2}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        folder = Path(tmp)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+        children = {"before": _Child(folder), "after": _Child(ROOT)}
+        try:
+            print(
+                f"Population engine, {revision} ({commit}) vs the working tree, alternating runs; "
+                "customer-months per second, best of a few runs (120 months)"
+            )
+            header = (
+                f"{'scenario':<12} {'people':>10} | {'before cm/s':>12} {'time':>8} | "
+                f"{'after cm/s':>12} {'time':>8} | {'ratio':>6}"
+            )
+            print(header)
+            print("-" * len(header))
+            for name in COMPARED:
+                for size in sizes:
+                    best = {k: (math.inf, 0) for k in children}
+                    for r in range(repeats.get(size, 1)):
+                        for key, child in children.items():
+                            got = child.ask(scenario=name, size=size, seed=SEED + r, memory=False)
+                            if got["seconds"] < best[key][0]:
+                                best[key] = (got["seconds"], got["customer_months"])
+                    rate = {k: cm / s for k, (s, cm) in best.items()}
+                    print(
+                        f"{name:<12} {size:>10,} | {rate['before']:>12,.0f} "
+                        f"{best['before'][0]:>7.3f}s | {rate['after']:>12,.0f} "
+                        f"{best['after'][0]:>7.3f}s | {rate['after'] / rate['before']:>5.2f}x",
+                        flush=True,
+                    )
+            size = sizes[-1]
+            print(f"\nPeak tracemalloc during one run of {size:,} people, bytes per person:")
+            for name in COMPARED:
+                peak = {
+                    k: c.ask(scenario=name, size=size, seed=SEED, memory=True)["peak_bytes"]
+                    for k, c in children.items()
+                }
+                print(
+                    f"{name:<12} before {peak['before'] / size:>6.1f}   "
+                    f"after {peak['after'] / size:>6.1f}",
+                    flush=True,
+                )
+        finally:
+            for child in children.values():
+                child.close()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="compare the population engine of git revision REV with the working tree's",
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", metavar="N", help="market sizes for --baseline"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=2, metavar=("ENGINE", "SIZE"), help=argparse.SUPPRESS)
     parser.add_argument("--many", nargs=3, metavar=("RUNS", "MODE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory:
+    if args.serve:
+        serve()
+    elif args.baseline:
+        compare_revision(args.baseline, args.quick, args.sizes)
+    elif args.memory:
         print(json.dumps(memory_child(args.memory[0], int(args.memory[1]))))
     elif args.many:
         runs, mode, size = args.many

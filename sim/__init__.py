@@ -16,6 +16,9 @@ The public Python API:
   fitted to observed cohort retention (Optuna), with ranges, the sBG baseline, a holdout and
   ``calibrated.toml``, in an output folder (the module is `sim.calibrate`; its function shadows it
   as an attribute of the package);
+- `sim.explore.explore(scenario, out_dir, ...)`: a scenario's ``[explore]`` (levers against
+  uncertainties) run as a sweep and analysed (regret, win shares, SALib indices);
+  `sim.explore.analyse(dir)` redoes the analysis of a finished folder;
 - `compare(results, by=KEY, metric=..., reference=VALUE, at_month=...)` -> each level of a swept
   key against a reference level: differences with intervals, paired on common random numbers;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.

@@ -484,10 +484,10 @@ def _search(
                     batch.append((trial, futures))
                 for trial, futures in batch:
                     results = [f.result() for f in futures]
-                    failed = [rec["error"] for rec, frame in results if frame is None]
+                    failed = [rec["error"] for rec, columns in results if columns is None]
                     if failed:
                         raise RuntimeError(f"trial {trial.number}: a run failed: {failed[0]}")
-                    sim = simulated(setup, [frame for _, frame in results])
+                    sim = simulated(setup, [pd.DataFrame(columns) for _, columns in results])
                     trial.set_user_attr("retained", [float(x) for x in sim["retained"]])
                     trial.set_user_attr("service_share", sim["service_share"])
                     study.tell(trial, loglik(setup, sim))

@@ -291,7 +291,16 @@ def _add_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     _add_overrides(p)
     _add_execution(p)
+    _add_no_figures(p)
     return p
+
+
+def _add_no_figures(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="write no figures and no report (`plot DIR` or `analyse DIR` draws them later)",
+    )
 
 
 def _add_overrides(p: argparse.ArgumentParser) -> None:
@@ -466,12 +475,13 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         values = scenario.sweep.points()[0]
         swept = ", ".join(f"{k}={v!r}" for k, v in values.items())
         _note(
-            f"{args.scenario} has a [sweep] of {len(scenario.sweep.points())} points; "
+            f"{args.scenario} has a [{scenario.sweep.TABLE}] of {len(scenario.sweep.points())} points; "
             f"`run` runs the first ({swept}); `{PROG} sweep` runs them all"
         )
     started = time.perf_counter()
     result = _execute(args, argv, first_point(scenario), out, kind="run")
-    _draw(result)
+    if not args.no_figures:
+        _draw(result)
     return _report(result, started, by_point=False)
 
 
@@ -479,43 +489,41 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 # sweep
 
 
-def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        "sweep",
-        help="run every point of a scenario's [sweep], with replicates; or resume one",
-        description="Run every (point, replicate) of a scenario's [sweep] into a results folder "
-        "(manifest.json, runs.parquet, timeseries/part-*.parquet, summary.parquet, summary.csv). "
-        "A failing run is recorded and the others go on (exit status 1). After Ctrl-C, kill -9 "
-        "or a crash, --resume DIR runs only what is missing; the rows then equal those of an "
-        "uninterrupted sweep.",
-    )
+def _add_sweeping(
+    sub: argparse._SubParsersAction, kind: str, help: str, description: str
+) -> argparse.ArgumentParser:
+    """The parser of a command that runs a scenario's points into a results folder, or resumes
+    one: ``sweep`` and ``explore``."""
+    p = sub.add_parser(kind, help=help, description=description)
     p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario TOML file")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--out",
         metavar="DIR",
         help="results folder; must not exist or be empty "
-        "(default results/<scenario name>/sweep-YYYYmmdd-HHMMSS)",
+        f"(default results/<scenario name>/{kind}-YYYYmmdd-HHMMSS)",
     )
     where.add_argument(
         "--resume",
         metavar="DIR",
-        help="continue the sweep in DIR (its scenario is read from DIR/manifest.json)",
+        help=f"continue the {kind} in DIR (its scenario is read from DIR/manifest.json)",
     )
     _add_overrides(p)
-    p.add_argument(
-        "--seeds",
-        choices=SWEEP_SEEDS,
-        help="override sweep.seeds: common (the default: replicate r of every point runs with "
-        "the same seed, so points are compared on the same random draws) or independent "
-        "(every run its own seed)",
-    )
+    if kind == "sweep":  # an exploration's seeds are its own: each future's, for every lever
+        p.add_argument(
+            "--seeds",
+            choices=SWEEP_SEEDS,
+            help="override sweep.seeds: common (the default: replicate r of every point runs "
+            "with the same seed, so points are compared on the same random draws) or "
+            "independent (every run its own seed)",
+        )
     _add_execution(p)
+    _add_no_figures(p)
     return p
 
 
-def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
-    started = time.perf_counter()
+def _sweep_or_resume(args: argparse.Namespace, argv: list[str], kind: str) -> Any:
+    """Run the scenario given (``sweep`` or ``explore``), or resume ``--resume DIR``."""
     if args.resume:
         changes = _run_overrides(args)
         if args.scenario or changes:
@@ -523,14 +531,41 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
                 "--resume DIR continues DIR's own scenario (from its manifest.json): give no "
                 "SCENARIO, --set, --replicates, --seed, --engine or --seeds with it"
             )
-        result = _execute(args, argv, None, Path(args.resume), kind="sweep", resume=True)
-    else:
-        if not args.scenario:
-            raise CliError("give a SCENARIO file to sweep, or --resume DIR")
-        scenario = _load(args.scenario, _run_overrides(args))
-        out = _checked_out(args)
-        result = _execute(args, argv, scenario, out, kind="sweep")
-    _draw(result)
+        return _execute(args, argv, None, Path(args.resume), kind=kind, resume=True)
+    if not args.scenario:
+        raise CliError(f"give a SCENARIO file to {kind}, or --resume DIR")
+    from sim.exploration import Exploration
+
+    scenario = _load(args.scenario, _run_overrides(args))
+    if kind == "explore" and not isinstance(scenario.sweep, Exploration):
+        raise CliError(
+            f"{args.scenario}: has no [explore] table (levers and uncertainties); "
+            f"see `{PROG} explore --help` and scenarios/explore_ladder.toml"
+        )
+    out = _checked_out(args)
+    return _execute(args, argv, scenario, out, kind=kind)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return _add_sweeping(
+        sub,
+        "sweep",
+        "run every point of a scenario's [sweep], with replicates; or resume one",
+        "Run every (point, replicate) of a scenario's [sweep] into a results folder "
+        "(manifest.json, runs.parquet, timeseries/part-*.parquet, summary.parquet, summary.csv). "
+        "A failing run is recorded and the others go on (exit status 1). After Ctrl-C, kill -9 "
+        "or a crash, --resume DIR runs only what is missing; the rows then equal those of an "
+        "uninterrupted sweep.",
+    )
+
+
+def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    started = time.perf_counter()
+    result = _sweep_or_resume(args, argv, "sweep")
+    if _explored(result.manifest):
+        return _finish_explore(args, result, started)
+    if not args.no_figures:
+        _draw(result)
     return _report(result, started, by_point=True)
 
 
@@ -733,6 +768,10 @@ def _cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
     path = Path(args.dir)
     if not (path / "manifest.json").is_file():
         raise CliError(f"{path} is not a results folder (no manifest.json)")
+    from sim.store import read_manifest
+
+    if _explored(read_manifest(path)):
+        return _analyse(path, figures=True)  # an exploration's figures come from its analysis
     for metric in args.metric:
         if metric not in PLOT_METRICS:
             raise CliError(
@@ -764,12 +803,92 @@ def _cmd_plot(args: argparse.Namespace, argv: list[str]) -> int:
     note = runs_note(results)
     if note:
         _note(f"{note}; the figures and the report use the runs that finished")
-    if args.metric and not map_pairs(timeseries):
+    if args.metric and not map_pairs(timeseries, results.manifest):
         _note("--metric chooses the two-parameter maps' outcome, but fewer than two keys vary")
     figures = sorted({p.stem for p in written if p.parent.name == "figures"})
     print(f"{len(figures)} figures (PNG and SVG) in {path / 'figures'}")
     print(f"report: {path / 'report.md'} and {path / 'report.html'}")
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# explore and analyse: levers against uncertainties (sim/explore.py)
+
+
+def _explored(manifest: Any) -> bool:
+    """Does a results folder hold an exploration (its scenario has an [explore] table)?"""
+    return "explore" in ((manifest or {}).get("scenario_input") or {})
+
+
+def _add_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    return _add_sweeping(
+        sub,
+        "explore",
+        "run every lever value in every sampled future of a scenario's [explore]; analyse",
+        "Run a scenario's [explore] table (levers against uncertainties) as a sweep into a "
+        "results folder, every lever value in every future with the same seeds, then analyse "
+        "it: analysis.json, levers.parquet/.csv (outcome, win share and regret per lever value), "
+        "sensitivity.parquet/.csv (SALib Sobol or Morris indices with bootstrap intervals, and "
+        "the share of variance that is noise), figures and a report. --resume DIR continues an "
+        "interrupted exploration.",
+    )
+
+
+def _cmd_explore(args: argparse.Namespace, argv: list[str]) -> int:
+    started = time.perf_counter()
+    return _finish_explore(args, _sweep_or_resume(args, argv, "explore"), started)
+
+
+def _finish_explore(args: argparse.Namespace, result: Any, started: float) -> int:
+    """Analyse a finished exploration, print what it found; failed runs: exit 1."""
+    counts = result.counts
+    scenario = result.manifest["scenario"]["scenario"]
+    print(
+        f"{scenario['name']}: {counts['runs']} runs ({counts['points']} points x "
+        f"{counts['replicates']} replicates) x {scenario['months']} months, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if counts["failed"]:
+        return _report(result, started, by_point=True)
+    return _analyse(result.path, figures=not args.no_figures)
+
+
+def _analyse(path: Path, *, figures: bool) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sim.explore import AnalysisError, analyse, summary_text
+
+    try:
+        analysis = analyse(path, figures=figures)
+    except (AnalysisError, FileNotFoundError) as err:
+        raise CliError(f"{path}: {err}") from None
+    for line in summary_text(analysis):
+        print(line)
+    print(f"analysis: {path / 'analysis.json'}, levers.csv, sensitivity.csv")
+    if figures:
+        print(f"report: {path / 'report.md'} and {path / 'report.html'}")
+    print(f"results: {path}")
+    return 0
+
+
+def _add_analyse(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "analyse",
+        help="analyse an exploration's results folder again",
+        description="Redo the analysis of a finished (or resumed) exploration: analysis.json, "
+        "levers.parquet/.csv, sensitivity.parquet/.csv, figures and the report.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a results folder written by explore")
+    _add_no_figures(p)
+    return p
+
+
+def _cmd_analyse(args: argparse.Namespace, argv: list[str]) -> int:
+    path = Path(args.dir)
+    if not (path / "manifest.json").is_file():
+        raise CliError(f"{path} is not a results folder (no manifest.json)")
+    return _analyse(path, figures=not args.no_figures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -954,6 +1073,8 @@ COMMANDS: dict[
     "validate": (_add_validate, _cmd_validate),
     "check": (_add_check, _cmd_check),
     "plot": (_add_plot, _cmd_plot),
+    "explore": (_add_explore, _cmd_explore),
+    "analyse": (_add_analyse, _cmd_analyse),
     "app": (_add_app, _cmd_app),
     "calibrate": (_add_calibrate, _cmd_calibrate),
 }

@@ -244,6 +244,8 @@ OPERATIONS_KEY_NAMES = {
 }
 DEFAULT_MAP_METRIC = "discounted_profit"
 MAX_MAPS = 6  # two-parameter maps per metric that `figures_for` draws at most
+MAX_MAP_VALUES = 12  # a key with more values (a sampled design) gets scatter plots, not maps
+MAX_SCATTER_PANELS = 6
 SUBTITLE_WIDTH = 110
 
 
@@ -1249,10 +1251,98 @@ def map_name(metric: str, x: str, y: str) -> str:
     return f"map_{clean(metric)}__{clean(x)}__{clean(y)}"
 
 
-def map_pairs(timeseries: pd.DataFrame) -> list[tuple[str, str]]:
-    """The pairs of swept keys with several values each, as `figures_for` maps them."""
-    varying = [k for k in swept_keys(timeseries) if timeseries[k].nunique(dropna=False) > 1]
-    return list(itertools.combinations(varying, 2))[:MAX_MAPS]
+def _grid_design(manifest: Mapping[str, Any] | None) -> bool:
+    """Was the sweep a full-factorial grid (or is its design unknown)?"""
+    design = ((manifest or {}).get("design") or {}).get("design", "grid")
+    return design in ("grid", "none")
+
+
+def _varying(timeseries: pd.DataFrame) -> list[str]:
+    return [k for k in swept_keys(timeseries) if timeseries[k].nunique(dropna=False) > 1]
+
+
+def map_pairs(
+    timeseries: pd.DataFrame, manifest: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """The pairs of swept keys that `figures_for` maps: only in a grid design (per the
+    manifest), only keys with several but at most `MAX_MAP_VALUES` values (a map of a sampled
+    design would be a huge, mostly empty grid), at most `MAX_MAPS` pairs."""
+    if not _grid_design(manifest):
+        return []
+    few = [k for k in _varying(timeseries) if timeseries[k].nunique(dropna=False) <= MAX_MAP_VALUES]
+    return list(itertools.combinations(few, 2))[:MAX_MAPS]
+
+
+def scatter_keys(timeseries: pd.DataFrame, manifest: Mapping[str, Any] | None = None) -> list[str]:
+    """The swept keys `figures_for` draws as scatter plots instead of maps: every varying key of
+    a sampled design, or of a grid with a key of more than `MAX_MAP_VALUES` values (at most
+    `MAX_SCATTER_PANELS`)."""
+    varying = _varying(timeseries)
+    many = any(timeseries[k].nunique(dropna=False) > MAX_MAP_VALUES for k in varying)
+    if _grid_design(manifest) and not many:
+        return []
+    return varying[:MAX_SCATTER_PANELS]
+
+
+def scatter_name(metric: str) -> str:
+    """The file stem of the scatter plots of one outcome: ``scatter_<metric>``."""
+    return f"scatter_{metric}"
+
+
+def outcome_scatter(
+    timeseries: pd.DataFrame,
+    keys: Sequence[str],
+    metric: str = DEFAULT_MAP_METRIC,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    firm: str | None = None,
+    note: str | None = None,
+) -> Figure:
+    """One outcome against each swept key: a dot per parameter point (its mean over
+    replicates), one panel per key; for sampled designs, where a map would be mostly empty.
+
+    Args:
+        timeseries: monthly rows of a sweep.
+        keys: the swept keys, one panel each (at most `MAX_SCATTER_PANELS`).
+        metric: one of `sim.summary.outcome_names`.
+        manifest: the folder's manifest (firms, fees).
+        firm: the firm whose outcome is drawn; default as in `parameter_map`.
+        note: a line added to the subtitle.
+    """
+    keys = list(keys)[:MAX_SCATTER_PANELS]
+    all_firms = firm_names(manifest, timeseries)
+    chosen = _key_firm(keys, all_firms, firm, keys)
+    rows = timeseries[timeseries["firm"] == chosen]
+    fees, rate = finance_of(manifest, timeseries)
+    outcomes = run_outcomes(rows, fees, rate)
+    points = outcomes.groupby(keys, dropna=False, sort=False)[metric].mean().reset_index()
+    title, label, kind = outcome_label(metric, int(rows["step"].max()))
+    columns = min(3, len(keys))
+    lines = math.ceil(len(keys) / columns)
+    fig = Figure(figsize=(min(12.0, 4.5 * columns + 1), min(7.5, 3.6 * lines + 1.5)))
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(lines, columns, sharey=True, squeeze=False).ravel())
+    for ax, key in zip(axes, keys, strict=False):
+        numeric = pd.api.types.is_numeric_dtype(points[key])
+        x = points[key] if numeric else points[key].astype(str)
+        ax.scatter(x, points[metric], s=22, color=COLOURS[0], alpha=0.75)
+        ax.set_xlabel(key_name(key), fontsize=FONT_SIZE - 2)
+        ax.tick_params(labelsize=FONT_SIZE - 4)
+        ax.grid(alpha=0.3)
+        _format_axis(ax.yaxis, kind)
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    for ax in axes[::columns]:
+        ax.set_ylabel(label, fontsize=FONT_SIZE - 2)
+    _title(
+        fig,
+        f"{title} at each of {len(points)} parameter points",
+        f"mean over replicates; every other swept key varies too; firm {chosen}"
+        if len(all_firms) > 1
+        else "mean over replicates; every other swept key varies too",
+        note,
+    )
+    return fig
 
 
 def figures_for(
@@ -1266,9 +1356,10 @@ def figures_for(
 
     A single parameter point gets ``customers_and_revenue``, ``retention``,
     ``revenue_and_profit``, ``flows`` (and ``ladder`` when it holds several firms); a sweep gets
-    ``retention``, ``revenue_and_profit``, ``ladder``, ``flows`` and, for each pair of swept keys
-    with several values (at most `MAX_MAPS`) and each metric, a map (`map_name`). Missing runs
-    are named in every subtitle.
+    ``retention``, ``revenue_and_profit``, ``ladder``, ``flows`` and, per metric, a map for each
+    pair of swept keys of a grid with a few values each (`map_pairs`, `map_name`) or, for a
+    sampled design, scatter plots against the swept keys (`scatter_keys`, `scatter_name`).
+    Missing runs are named in every subtitle.
 
     Args:
         results: a `sim.store.Results` (``manifest``, ``runs``, ``timeseries``), e.g. from
@@ -1312,10 +1403,15 @@ def figures_for(
     if len(g.values) > 1:
         figures["ladder"] = ladder_chart(timeseries, g, manifest=manifest, note=note)
     figures["flows"] = customer_flows(timeseries, g, note=note)
+    scattered = scatter_keys(rows, manifest)
     for metric in metrics:
-        for x, y in map_pairs(rows):
+        for x, y in map_pairs(rows, manifest):
             figures[map_name(metric, x, y)] = parameter_map(
                 timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
+            )
+        if scattered:
+            figures[scatter_name(metric)] = outcome_scatter(
+                rows, scattered, metric, manifest=manifest, note=note
             )
     return figures
 
@@ -1361,4 +1457,191 @@ def calibration_keys(trials: pd.DataFrame, keys: Sequence[str], cut: float) -> F
         ax.set_ylabel("log-likelihood")
         ax.grid(alpha=0.3)
     fig.suptitle("Fit against each key (blue: within the 95% cut)")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Exploration: lever values against uncertain futures (`sim.explore`).
+
+EXPLORE_FIGSIZE = (12.0, 7.0)  # inches: 1800 x 1050 pixels at the report's 150 dpi
+MAX_SENSITIVITY_PANELS = 4
+
+
+def lever_styles(labels: Sequence[str], ladder: Ladder | None) -> list[int]:
+    """Style indices of lever values: a rung's ladder position when every value is a rung (a
+    rung looks the same in every figure), else the values' positions."""
+    if ladder is not None and labels and all(v in ladder.ids for v in labels):
+        return [ladder.index(v) for v in labels]
+    return list(range(len(labels)))
+
+
+def sensitivity_chart(
+    sensitivity: pd.DataFrame, groups: Sequence[str], *, note: str | None = None
+) -> Figure:
+    """Sensitivity indices with their intervals, one panel per lever value or difference.
+
+    Sobol: total-order (ST) and first-order (S1) bars; RBD-FAST: S1 bars; Morris: mu* bars,
+    sigma as diamonds. Error bars are the bootstrap intervals (``*_conf`` half-widths).
+
+    Args:
+        sensitivity: `sim.explore.SENSITIVITY_COLUMNS` rows.
+        groups: the ``lever`` groups to draw (at most `MAX_SENSITIVITY_PANELS`).
+        note: a line added to the subtitle.
+    """
+    groups = list(groups)[:MAX_SENSITIVITY_PANELS]
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups), sharey=True, squeeze=False)[0])
+    method = str(sensitivity["method"].iloc[0]) if len(sensitivity) else "sobol"
+    bars = (
+        [("mu_star", "mu_star_conf", "mu* (mean |elementary effect|)")]
+        if method == "morris"
+        else [("ST", "ST_conf", "total order (ST)"), ("S1", "S1_conf", "first order (S1)")]
+        if method == "sobol"
+        else [("S1", "S1_conf", "first order (S1)")]
+    )
+    for ax, group in zip(axes, groups, strict=True):
+        rows = sensitivity[sensitivity["lever"] == group]
+        y = np.arange(len(rows))
+        height = 0.8 / len(bars)
+        for i, (column, conf, label) in enumerate(bars):
+            ax.barh(
+                y - 0.4 + height * (i + 0.5),
+                rows[column],
+                height,
+                xerr=rows[conf].fillna(0),
+                color=COLOURS[i],
+                label=label,
+                capsize=3,
+            )
+        if method == "morris":
+            ax.plot(rows["sigma"], y, "D", color=COLOURS[2], label="sigma (spread of effects)")
+            _format_axis(ax.xaxis, MONEY)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(y, [key_name(k) for k in rows["uncertainty"]], fontsize=FONT_SIZE - 2)
+        noise = rows["noise_share"].iloc[0] if len(rows) else np.nan
+        subtitle = (
+            f"\nnoise: {format_value(noise, SHARE)} of variance" if np.isfinite(noise) else ""
+        )
+        ax.set_title(f"{group}{subtitle}", fontsize=FONT_SIZE - 1)
+        ax.tick_params(labelsize=FONT_SIZE - 3)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(fontsize=FONT_SIZE - 4, loc="lower right")
+    _title(
+        fig,
+        "What the outcome depends on",
+        f"{method} indices with {CONFIDENCE:.0%} bootstrap intervals",
+        note,
+    )
+    return fig
+
+
+def lever_chart(
+    means: np.ndarray,
+    labels: Sequence[str],
+    table: pd.DataFrame,
+    outcome: str,
+    horizon: int,
+    *,
+    styles: Sequence[int] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Each lever value's outcome across futures and its regret.
+
+    Left: the 5-95% range of the outcome across futures, its median (marker) and mean (cross);
+    right: mean and maximum regret, with the share of futures in which the value is best.
+
+    Args:
+        means: ``means[future, lever value]``.
+        labels: the lever values.
+        table: `sim.explore.lever_table` of ``means``.
+        outcome: the outcome's name (`sim.summary.outcome_names`).
+        horizon: the last month (for the outcome's title).
+        styles: style index per lever value (`lever_styles`).
+        note: a line added to the subtitle.
+    """
+    styles = list(styles) if styles is not None else list(range(len(labels)))
+    title, label, kind = outcome_label(outcome, horizon)
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    left, right = fig.subplots(1, 2)
+    x = np.arange(len(labels))
+    for i, row in table.reset_index(drop=True).iterrows():
+        style = _style(styles[i])
+        left.plot([i, i], [row["p05"], row["p95"]], color=style["color"], linewidth=6, alpha=0.5)
+        left.plot(i, row["p50"], marker=style["marker"], color=style["color"], markersize=11)
+        left.plot(i, row["mean"], marker="x", color="black", markersize=10)
+        right.bar(i - 0.2, row["mean_regret"], 0.4, color=style["color"])
+        right.bar(i + 0.2, row["max_regret"], 0.4, color=style["color"], alpha=0.45, hatch="//")
+        right.annotate(
+            f"best in\n{format_value(row['win_share'], SHARE)}",
+            (i, row["max_regret"]),
+            ha="center",
+            va="bottom",
+            fontsize=FONT_SIZE - 4,
+        )
+    for ax in (left, right):
+        ax.set_xticks(x, labels, fontsize=FONT_SIZE - 2, rotation=15)
+        ax.tick_params(labelsize=FONT_SIZE - 3)
+        ax.grid(axis="y", alpha=0.3)
+        _format_axis(ax.yaxis, kind)
+    left.set_title("across futures: 5-95% range, median, mean (x)", fontsize=FONT_SIZE - 1)
+    left.set_ylabel(label, fontsize=FONT_SIZE - 1)
+    right.set_title("regret: mean (solid) and largest (hatched)", fontsize=FONT_SIZE - 1)
+    right.set_ylabel(f"best in the future minus own ({label})", fontsize=FONT_SIZE - 2)
+    right.set_ylim(0, max(1e-9, float(table["max_regret"].max())) * 1.25)
+    _title(fig, f"{title}: each choice across {len(means)} futures", note)
+    return fig
+
+
+def win_map(
+    futures: pd.DataFrame,
+    won: Sequence[str],
+    keys: Sequence[str],
+    labels: Sequence[str],
+    *,
+    styles: Sequence[int] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Which lever value wins in each future, over the two most influential uncertainties.
+
+    Args:
+        futures: the futures' uncertainty values (a column per key).
+        won: each future's winning lever value.
+        keys: the two uncertainties (across, up).
+        labels: every lever value, in order (for colours and the legend).
+        styles: style index per lever value (`lever_styles`).
+        note: a line added to the subtitle.
+    """
+    styles = list(styles) if styles is not None else list(range(len(labels)))
+    fig = Figure(figsize=EXPLORE_FIGSIZE)
+    fig.set_layout_engine("constrained")
+    ax = fig.subplots()
+    won = np.asarray(list(won), dtype=object)
+    for i, label in enumerate(labels):
+        chosen = won == label
+        if not chosen.any():
+            continue
+        style = _style(styles[i])
+        ax.scatter(
+            futures.loc[chosen, keys[0]],
+            futures.loc[chosen, keys[1]],
+            s=36,
+            color=style["color"],
+            marker=style["marker"],
+            label=f"{label} ({format_value(chosen.mean(), SHARE)})",
+            alpha=0.8,
+        )
+    ax.set_xlabel(key_name(keys[0]), fontsize=FONT_SIZE)
+    ax.set_ylabel(key_name(keys[1]), fontsize=FONT_SIZE)
+    ax.tick_params(labelsize=FONT_SIZE - 3)
+    ax.legend(title="best choice (share of futures)", fontsize=FONT_SIZE - 3)
+    ax.grid(alpha=0.3)
+    _title(
+        fig,
+        "Where each choice wins",
+        f"{len(won)} futures over the two most influential uncertainties; the others vary too",
+        note,
+    )
     return fig

@@ -7,9 +7,10 @@ month-0 cohort flag (bool), and only when the scenario needs them: the months of
 to each firm (int16, negative word of mouth) and each person's own attrition chance (float32,
 ``churn.base_polarization`` > 0). Away people are kept as one index array per return
 month, gone people as the compact list of those who are not gone. A month is a handful of array
-operations on the people concerned; there is no Python loop over people, and the few passes over
-the whole market (the market pull, the end-of-month counts) go through it in fixed-size blocks so
-that nothing the size of the market is reallocated each month.
+operations on the people concerned; there is no Python loop over people. Where a phase chains
+several operations over the same people (step 2's quality and outcome, the market pull, the
+end-of-month counts over the whole market), one compiled loop does them together
+(`sim.kernels`), without the temporaries.
 
 The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision: the
 same synchronous month (decide from the state at the start of the month, apply every change at its
@@ -33,15 +34,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim import rules
+from sim import kernels, rules
 from sim.firms import Firms
 from sim.metrics import Tallies, build_frame
 from sim.network import adjacency_csr, build_network
 from sim.scenario import Scenario
 
-BLOCK = 1 << 16  # people per block in the whole-market passes (bounds their temporaries)
 SPARSE_PROB = 0.05  # below this chance, draw how many succeed, then which (cheaper than all)
 _INT16_SAFE = 32000  # months (plus windows) below this fit int16 month stamps
+_NO_DEPARTMENT = np.zeros(0, np.int64)  # `kernels.experiences`: every firm has one department
 
 
 def run_population(scenario: Scenario, seed: int) -> pd.DataFrame:
@@ -157,8 +158,12 @@ def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
 # One month's decisions, passed from phase to phase.
 
 
+_EMPTY = np.zeros(0, np.int64)
+_EMPTY.flags.writeable = False  # shared by every month's fields until a phase sets them
+
+
 def _empty() -> np.ndarray:
-    return np.zeros(0, np.int64)
+    return _EMPTY
 
 
 @dataclass
@@ -287,7 +292,8 @@ class PopulationModel:
         self.reachable: np.ndarray | None = None  # not-gone people (None: everyone)
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count
         self.returns: dict[int, list[np.ndarray]] = {}  # month -> away people prospects from it
-        self._mask = np.empty(n, dtype=bool)
+        self._reference_for: bytes | None = None  # the delivered qualities `_reference` is for
+        self._reference = np.zeros(0, np.float32)
         if sc.warmup_months:
             self._warm_up(sc.warmup_months)
         self.tallies = Tallies(sc.months, nf)
@@ -333,11 +339,6 @@ class PopulationModel:
             return hits.astype(np.int64, copy=False)
         return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
 
-    def _where(self, code: int) -> np.ndarray:
-        """Indices of the people whose status is ``code`` (ascending)."""
-        np.equal(self.status, code, out=self._mask)
-        return np.flatnonzero(self._mask)
-
     def step(self) -> None:
         """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
         in order, named as in `sim.model.RetentionModel`. The first seven decide from the state
@@ -379,24 +380,24 @@ class PopulationModel:
         people = month.people = month.customers[month.contact_at]
         firm_of = month.firm_of = month.customer_firm[month.contact_at]
         counts["interactions"] = self._count(firm_of)
+        department = _NO_DEPARTMENT  # every firm has one department
         if firms.multi_department:
             department = np.zeros(people.size, dtype=np.int64)
             u = self.rng.random(people.size)
             for f in range(nf):
                 here = firm_of == f
                 department[here] = np.searchsorted(firms.cut[f], u[here], side="right")
-            mean = firms.quality_mean[firm_of, department]
-            sd = firms.quality_sd[firm_of, department]
             month.department = department
-        else:  # every firm has one department
-            mean = firms.quality_mean[:, 0][firm_of] if nf > 1 else firms.quality_mean[0, 0]
-            sd = firms.quality_sd[:, 0][firm_of] if nf > 1 else firms.quality_sd[0, 0]
-        quality = rng.standard_normal(people.size, dtype=np.float32)
-        quality *= sd
-        quality += mean
-        np.clip(quality, 0.0, 10.0, out=quality)
-        month.quality = quality
-        outcome = rules.experience_outcome(quality, self.expectation[people], cust.tolerance)
+        month.quality, outcome = kernels.experiences(
+            rng.standard_normal(people.size, dtype=np.float32),
+            firm_of,
+            department,
+            firms.quality_mean,
+            firms.quality_sd,
+            self.expectation,
+            people,
+            np.float32(cust.tolerance),
+        )
         if firms.operations:
             outcome = self._operations(month.t, firm_of, counts, outcome)
         month.outcome = outcome
@@ -404,10 +405,10 @@ class PopulationModel:
     def _churn(self, month: _Month) -> None:
         """Step 3 (section 7.3): churn after a bad experience, then attrition."""
         counts, customers = month.counts, month.customers
-        bad = np.flatnonzero(month.outcome == rules.BAD)
+        bad, counts["bad_experiences"], counts["delighted"] = kernels.sort_outcomes(
+            month.outcome, month.firm_of, self.n_firms, rules.BAD, rules.DELIGHTED
+        )
         month.bad_people, month.bad_firm = month.people[bad], month.firm_of[bad]
-        counts["bad_experiences"] = self._count(month.bad_firm)
-        counts["delighted"] = self._count(month.firm_of[month.outcome == rules.DELIGHTED])
         department = None if month.department is None else month.department[bad]
         month.leaves_bad = self._leaves_after_bad(
             month.bad_people, month.bad_firm, department, month.t, counts
@@ -454,23 +455,24 @@ class PopulationModel:
     def _expectations(self, month: _Month) -> None:
         """Step 5 (section 7.5): the stayers' own experience, then the market pull."""
         cust, expectation = self.scenario.customers, self.expectation
-        adapting = month.people[month.stays_at]
-        expectation[adapting] = rules.move_toward(
-            expectation[adapting], month.quality[month.stays_at], cust.adapt_rate
-        )
+        rate = np.float32(cust.adapt_rate)
+        kernels.adapt(expectation, month.people, month.quality, month.stays_at, rate)
         if cust.market_pull > 0:
-            reference = self.firms.references(self.scenario.market.standard).astype(np.float32)
-            for lo in range(0, self.size, BLOCK):
-                block = slice(lo, lo + BLOCK)
-                expectation[block] = rules.move_toward(
-                    expectation[block], reference[self.firm[block]], cust.market_pull
-                )
+            delivered = self.firms.delivered_quality.tobytes()
+            if delivered != self._reference_for:  # schedules change it rarely: compute it then
+                standard = self.scenario.market.standard
+                self._reference = self.firms.references(standard).astype(np.float32)
+                self._reference_for = delivered
+            rate = np.float32(cust.market_pull)
+            kernels.market_pull(expectation, self.firm, self._reference, rate)
 
     def _acquisition(self, month: _Month) -> None:
         """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
         prospects = month.prospects
         marketed = self._chance(prospects.size, self.scenario.acquisition.prob)
-        marketed = marketed[~np.isin(marketed, np.searchsorted(prospects, month.won_person))]
+        won = np.zeros(prospects.size, dtype=bool)
+        won[np.searchsorted(prospects, month.won_person)] = True
+        marketed = marketed[~won[marketed]]
         people = prospects[marketed]
         firm = self._choose_firm(people, month.recognised, None, month.t, self.outside)
         joined = firm >= 0
@@ -695,10 +697,10 @@ class PopulationModel:
 
         Also leaves the customers and prospects (ascending indices) for the next month's start.
         """
-        nf = self.n_firms
-        self._customers = customers = self._where(rules.CUSTOMER)
-        self._prospects = self._where(rules.PROSPECT)
-        firm = self.firm[customers]
+        customers, self._prospects, per_firm, expectation_sum = kernels.people_by_status(
+            self.status, self.firm, self.expectation, self.n_firms, rules.CUSTOMER, rules.PROSPECT
+        )
+        self._customers = customers
         gone = 0 if self.reachable is None else self.size - self.reachable.size
         self.tallies.record_month(
             t,
@@ -706,11 +708,9 @@ class PopulationModel:
             counts,
             {
                 "customers_start": start_customers,
-                "customers": self._count(firm),
+                "customers": per_firm,
                 "cohort_remaining": self.cohort_remaining,
-                "expectation_sum": np.bincount(
-                    firm, weights=self.expectation[customers], minlength=nf
-                )[:nf],
+                "expectation_sum": expectation_sum,
             },
             {
                 "prospects": self._prospects.size,

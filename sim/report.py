@@ -61,6 +61,7 @@ REPORT_HTML = "report.html"
 FIGURES = "figures"
 FORMATS = ("png", "svg")
 DPI = 150
+MAX_PIXELS = (1920, 1200)  # no figure larger than a projector's screen (width, height)
 MAX_FAILED_LISTED = 10
 
 
@@ -227,9 +228,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
-    """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`."""
+    """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`,
+    lowered if need be so that a PNG fits `MAX_PIXELS` (a projector's screen)."""
+    width, height = figure.get_size_inches()
+    fit = min(MAX_PIXELS[0] / width, MAX_PIXELS[1] / height)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=dpi or DPI)
+    figure.savefig(buffer, format=fmt, dpi=min(dpi or DPI, fit))
     return buffer.getvalue()
 
 
@@ -883,6 +887,12 @@ def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> 
             f"{title}: each cell the mean over replicates ± the half-width of its 95% "
             "confidence interval, averaged over the other swept parameters.",
         )
+    if name.startswith("scatter_"):
+        return (
+            "The outcome against each swept parameter",
+            "One dot per parameter point (its mean over replicates), against each swept key in "
+            "turn; the other keys vary too, so the spread at one value is their effect.",
+        )
     return name, name
 
 
@@ -1008,7 +1018,7 @@ def report_blocks(
     horizon = int(timeseries["step"].max())
     metric_titles = {}
     for metric in metrics or [plots.DEFAULT_MAP_METRIC]:
-        for x, y in plots.map_pairs(timeseries):
+        for x, y in plots.map_pairs(timeseries, manifest):
             title = plots.outcome_label(metric, horizon)[0]
             metric_titles[plots.map_name(metric, x, y)] = (
                 f"{title} by {plots.key_name(x)} and {plots.key_name(y)}"
@@ -1074,4 +1084,250 @@ def write_report(
     _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
     images = {name: data["png"] for name, data in written.items()}
     _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    return [*paths, folder / REPORT_MD, folder / REPORT_HTML]
+
+
+# --------------------------------------------------------------------------------------------
+# The report of an exploration (`sim.explore.analyse` calls it).
+
+
+def format_number(value: Any, kind: str) -> str:
+    """A number with `sim.formatting` by kind (`sim.plots` money, share or people)."""
+    from sim import formatting
+
+    if value is None:
+        return formatting.MISSING
+    if kind == plots.SHARE:
+        return formatting.share(value)
+    if kind == plots.MONEY:
+        return formatting.money(value)
+    return formatting.count(value)
+
+
+def _index(value: Any, conf: Any) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return f"{value:.2f} ± {conf:.2f}" if conf is not None and np.isfinite(conf) else f"{value:.2f}"
+
+
+def explore_blocks(
+    path: Path,
+    analysis: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    figure_names: Sequence[str],
+) -> list[Block]:
+    """The report's content for an exploration: the design, the choice, what decides it."""
+    scenario = manifest.get("scenario") or {}
+    head = scenario.get("scenario") or {}
+    explore = (manifest.get("scenario_input") or {}).get("explore") or {}
+    horizon = int(head.get("months", 0))
+    title, _, kind = plots.outcome_label(analysis["outcome"], horizon)
+    blocks: list[Block] = [
+        Heading(f"{head.get('name', path.name)}: which choice, in which future", 1)
+    ]
+    if head.get("description"):
+        blocks.append(Paragraph(head["description"]))
+    text = f"Results folder `{path.name}`"
+    if manifest.get("command"):
+        text += f", written by `{manifest['command']}`"
+    git = manifest.get("git") or {}
+    if git.get("commit"):
+        text += f" at git commit `{git['commit'][:10]}`" + (" (dirty)" if git.get("dirty") else "")
+    blocks.append(Paragraph(text + f"; status **{manifest.get('status', '?')}**."))
+
+    blocks.append(Heading("The exploration"))
+    blocks.append(
+        Paragraph(
+            f"Design **{analysis['design']}** (N = {analysis['samples']}): "
+            f"{analysis['futures']} futures × {len(analysis['lever_values'])} choices × "
+            f"{analysis['replicates']} replicates = {analysis['runs']} runs. Every choice is run "
+            "in every future with the same seeds, so choices are compared within a future. "
+            f"Outcome: {title.lower()} of firm {analysis['firm']} (`{analysis['outcome']}`), "
+            "each future's value the mean of its replicates."
+        )
+    )
+    rows = []
+    for key, values in (explore.get("levers") or {}).items():
+        rows.append(("lever", f"`{key}`", plots.key_name(key), ", ".join(map(_value, values))))
+    for key, value in (explore.get("uncertainties") or {}).items():
+        drawn = (
+            f"uniform on [{_value(value[0])}, {_value(value[1])}]"
+            if isinstance(value, list)
+            else _value(value)
+        )
+        rows.append(("uncertainty", f"`{key}`", plots.key_name(key), drawn))
+    blocks.append(Table(("kind", "key", "meaning", "values"), tuple(rows)))
+
+    blocks.append(Heading("Which choice wins"))
+    from sim.explore import summary_text
+
+    blocks.append(Paragraph(summary_text(analysis)[0] + "."))
+    blocks.append(
+        Table(
+            ("choice", "mean", "5%", "median", "95%", "best in", "mean regret", "largest regret"),
+            tuple(
+                (
+                    str(r["lever"]),
+                    *(format_number(r[c], kind) for c in ("mean", "p05", "p50", "p95")),
+                    format_number(r["win_share"], plots.SHARE),
+                    format_number(r["mean_regret"], kind),
+                    format_number(r["max_regret"], kind),
+                )
+                for r in analysis["levers"]
+            ),
+            numeric=frozenset(range(1, 8)),
+        )
+    )
+    blocks.append(
+        Paragraph(
+            "Regret in a future is the best choice's outcome there minus the choice's own; the "
+            f"minimax-regret choice, **{analysis['minimax_regret']}**, has the smallest largest "
+            "regret: the choice a manager who wants never to be far from the best would make."
+        )
+    )
+
+    blocks.append(Heading("What decides it"))
+    from sim.explore import sensitivity_frame
+
+    sensitivity = sensitivity_frame(analysis)
+    method = analysis["method"]
+    for group in [*analysis["differences"], *analysis["lever_values"]]:
+        rows_of = sensitivity[sensitivity["lever"] == group]
+        if rows_of.empty:
+            continue
+        noise = rows_of["noise_share"].iloc[0]
+        noise_text = (
+            f" Simulation noise is {format_number(noise, plots.SHARE)} of its variance across "
+            "futures (replicates within a future against the spread across futures)."
+            if noise is not None and np.isfinite(noise)
+            else " With one replicate, noise cannot be told apart from influence."
+        )
+        what = "the difference" if group in analysis["differences"] else "the outcome"
+        blocks.append(Paragraph(f"**{group}**: {what}.{noise_text}"))
+        if method == "morris":
+            header = ("uncertainty", "mu*", "mu* interval ±", "sigma")
+            cells = tuple(
+                (
+                    plots.key_name(r["uncertainty"]),
+                    format_number(r["mu_star"], kind),
+                    format_number(r["mu_star_conf"], kind),
+                    format_number(r["sigma"], kind),
+                )
+                for r in rows_of.sort_values("mu_star", ascending=False).to_dict("records")
+            )
+        else:
+            order = "ST" if method == "sobol" else "S1"
+            header = ("uncertainty", "first order S1", "total order ST")
+            cells = tuple(
+                (
+                    plots.key_name(r["uncertainty"]),
+                    _index(r["S1"], r["S1_conf"]),
+                    _index(r["ST"], r["ST_conf"]),
+                )
+                for r in rows_of.sort_values(order, ascending=False).to_dict("records")
+            )
+        blocks.append(Table(header, cells, numeric=frozenset(range(1, len(header)))))
+    blocks.append(
+        Paragraph(
+            f"Intervals are {CONFIDENCE:.0%} bootstrap intervals (SALib). An index whose interval "
+            "reaches zero, or one smaller than the noise share, is not evidence of influence."
+        )
+    )
+
+    regions = analysis.get("win_regions") or []
+    if regions:
+        a, b = analysis["decisive"]
+        blocks.append(Heading("Where each choice wins"))
+        blocks.append(
+            Paragraph(
+                "The futures in thirds of the two uncertainties that most decide the choice, "
+                "and the choice that is best in most of each ninth:"
+            )
+        )
+        blocks.append(
+            Table(
+                (plots.key_name(a), plots.key_name(b), "best choice", "best in", "futures"),
+                tuple(
+                    (
+                        f"{r[a][0]:.3g} to {r[a][1]:.3g}",
+                        f"{r[b][0]:.3g} to {r[b][1]:.3g}",
+                        str(r["winner"]),
+                        format_number(r["share"], plots.SHARE),
+                        str(r["futures"]),
+                    )
+                    for r in regions
+                ),
+                numeric=frozenset({3, 4}),
+            )
+        )
+
+    captions = {
+        "explore_levers": ("Each choice across futures", "Outcome range and regret per choice."),
+        "explore_sensitivity": (
+            "What decides the choice",
+            "Sensitivity indices of the differences between choices.",
+        ),
+        "explore_sensitivity_levers": (
+            "What each choice's outcome depends on",
+            "Sensitivity indices of each choice's outcome.",
+        ),
+        "explore_win_map": ("Where each choice wins", "The best choice in every future."),
+    }
+    for name in figure_names:
+        blocks.append(FigureBlock(name, *captions.get(name, (name, ""))))
+    if scenario:
+        blocks.append(Code("The resolved scenario, every key (JSON)", _json(scenario)))
+    return blocks
+
+
+def write_explore_report(
+    path: str | Path,
+    analysis: Mapping[str, Any],
+    means: np.ndarray,
+    futures: pd.DataFrame,
+    won: Sequence[str],
+    scenario: Any,
+) -> list[Path]:
+    """Draw an exploration's figures and write its ``report.md`` and ``report.html``.
+
+    Args:
+        path: the results folder.
+        analysis: `sim.explore.analyse`'s dictionary.
+        means: ``means[future, lever value]``.
+        futures: the futures' uncertainty values.
+        won: each future's best lever value.
+        scenario: the explored `sim.scenario.Scenario` (for its ladder and horizon).
+
+    Returns:
+        The files written.
+    """
+    from sim.store import read_manifest
+
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    labels = list(analysis["lever_values"])
+    styles = plots.lever_styles(labels, scenario.ladder)
+    from sim.explore import sensitivity_frame
+
+    sensitivity = sensitivity_frame(analysis)
+    table = pd.DataFrame(analysis["levers"])
+    figures = {
+        "explore_levers": plots.lever_chart(
+            means, labels, table, analysis["outcome"], scenario.months, styles=styles
+        ),
+        "explore_sensitivity": plots.sensitivity_chart(sensitivity, analysis["differences"]),
+    }
+    if len(labels) <= plots.MAX_SENSITIVITY_PANELS:
+        figures["explore_sensitivity_levers"] = plots.sensitivity_chart(sensitivity, labels)
+    if len(analysis.get("decisive") or []) == 2:
+        figures["explore_win_map"] = plots.win_map(
+            futures, won, analysis["decisive"], labels, styles=styles
+        )
+    written = save_figures(figures, folder / FIGURES)
+    blocks = explore_blocks(folder, analysis, manifest, list(figures))
+    title = next((b.text for b in blocks if isinstance(b, Heading)), "exploration")
+    _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
+    images = {name: data["png"] for name, data in written.items()}
+    _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     return [*paths, folder / REPORT_MD, folder / REPORT_HTML]

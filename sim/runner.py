@@ -146,9 +146,13 @@ def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
     By default (common random numbers, docs/model.md D70) replicate r of every point gets the
     same seed, the r-th spawned from ``scenario.seed``, so two points are compared on the same
     random draws. With ``[sweep] seeds = "independent"`` the seeds are spawned in (point,
-    replicate) order, one per run. Point 0's seeds are the same either way.
+    replicate) order, one per run. Point 0's seeds are the same either way. An exploration's
+    (``[explore]``) are each future's, shared by its lever values (`Exploration.run_seeds`).
     """
     r = scenario.replicates
+    explored = getattr(scenario.sweep, "run_seeds", None)
+    if explored is not None:
+        return explored(r)[:n_points]
     if scenario.sweep is None or scenario.sweep.seeds == "common":
         common = spawn_seeds(scenario.seed, r)
         return [list(common) for _ in range(n_points)]

@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -309,7 +309,7 @@ RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 # [calibration] (data, keys to fit, holdout, trials) is read by `sim.calibrate`; running a
 # scenario ignores it.
-TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "calibration")
+TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "explore", "calibration")
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,6 +446,8 @@ class Sweep:
     exactly as when the point's values are written into the file.
     """
 
+    TABLE: ClassVar[str] = "sweep"  # the scenario table it is read from and written to
+
     design: str
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]
     samples: int | None = None
@@ -477,19 +479,12 @@ class Sweep:
         return dataclasses.replace(point, name=parent.name, source=parent.source)
 
     def _latin_hypercube(self) -> list[dict[str, Any]]:
-        from scipy.stats import qmc
-
-        # The root SeedSequence itself; run seeds are its spawned children, so they never meet.
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed))
-        unit = qmc.LatinHypercube(d=len(self.parameters), rng=rng).random(self.samples or 0)
+        unit = latin_hypercube_unit(len(self.parameters), self.samples or 0, self.seed)
         points = []
         for row in unit:
             point: dict[str, Any] = {}
             for u, (key, (low, high)) in zip(row, self.parameters, strict=True):
-                if _is_whole_range(low, high):  # equal strata over low..high, both included
-                    point[key] = min(int(low + math.floor(u * (high - low + 1))), high)
-                else:
-                    point[key] = float(low + u * (high - low))
+                point[key] = scale_unit(float(u), low, high)
             points.append(point)
         return points
 
@@ -501,6 +496,24 @@ class Sweep:
         out["seeds"] = self.seeds
         out.update({k: list(v) for k, v in self.parameters})
         return out
+
+
+def latin_hypercube_unit(d: int, n: int, seed: int) -> np.ndarray:
+    """``n`` points of a ``d``-dimensional Latin hypercube on the unit cube
+    (`scipy.stats.qmc.LatinHypercube`), seeded from the scenario's seed."""
+    from scipy.stats import qmc
+
+    # The root SeedSequence itself; run seeds are its spawned children, so they never meet.
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    return qmc.LatinHypercube(d=d, rng=rng).random(n)
+
+
+def scale_unit(u: float, low: Any, high: Any) -> Any:
+    """A unit-interval draw as a value of ``[low, high]``: two whole numbers give equal strata
+    over low..high, both included; otherwise a real number, linearly."""
+    if _is_whole_range(low, high):
+        return min(int(low + math.floor(u * (high - low + 1))), high)
+    return float(low + u * (high - low))
 
 
 def _is_whole_range(low: Any, high: Any) -> bool:
@@ -542,7 +555,7 @@ class Scenario:
     finance: Any
     firms: tuple[Firm, ...]
     warmup_months: int = 0
-    sweep: Sweep | None = None
+    sweep: Any = None  # a Sweep, or an `sim.exploration.Exploration` ([explore])
     source: str = dataclasses.field(default="", compare=False)
     # Dotted keys whose value was derived from other keys because the input left them out
     # (``market.initial_customers``, ``firms.<i>.recognised_start``): `to_dict` leaves them out
@@ -587,7 +600,7 @@ class Scenario:
             if f"firms.{i}.recognised_start" in self.derived:
                 del firm["recognised_start"]
         if self.sweep is not None:
-            out["sweep"] = self.sweep.to_dict()
+            out[self.sweep.TABLE] = self.sweep.to_dict()
         return out
 
     def with_values(self, values: Mapping[str, Any]) -> Scenario:
@@ -842,7 +855,7 @@ class _Validator:
             warmup_months=head["warmup_months"],
             ladder=ladder,
             firms=firms,
-            sweep=self.sweep(doc.get("sweep"), doc),
+            sweep=self.sweep(doc.get("sweep"), doc) if "explore" not in doc else self.explore(doc),
             source=self.source,
             derived=frozenset(derived),
             **{s: _SECTION_CLASSES[s](**sections[s]) for s in _SECTION_CLASSES},
@@ -1092,6 +1105,13 @@ class _Validator:
                 f"entries must be in month order, got months {months_seen}",
             )
         return tuple(entries)
+
+    def explore(self, doc: dict[str, Any]) -> Any:
+        if "sweep" in doc:
+            self.fail("explore", "a scenario has a [sweep] or an [explore] table, not both")
+        from sim.exploration import validate
+
+        return validate(doc["explore"], doc, self.source)
 
     def sweep(self, raw: Any, doc: dict[str, Any]) -> Sweep | None:
         if raw is None:

@@ -153,16 +153,19 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_parquet_atomic(
-    path: Path, frame: pd.DataFrame, metadata: Mapping[bytes, bytes] | None = None
+    path: Path, frame: pd.DataFrame | pa.Table, metadata: Mapping[bytes, bytes] | None = None
 ) -> None:
-    """Write a DataFrame (without its index) as Parquet via a temporary file and a rename.
+    """Write a DataFrame (without its index) or an Arrow table as Parquet via a temporary file
+    and a rename.
 
     Args:
         path: the target file.
         frame: the rows.
         metadata: extra key-value pairs for the file's schema metadata.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     with _temporary_beside(Path(path)) as tmp:
@@ -527,7 +530,7 @@ class ResultsWriter:
         return int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0
 
     def write_part(
-        self, frame: pd.DataFrame, runs: Sequence[Mapping[str, Any]] | None = None
+        self, frame: pd.DataFrame | pa.Table, runs: Sequence[Mapping[str, Any]] | None = None
     ) -> int:
         """Write the next ``timeseries/part-NNNNN.parquet``; return its number.
 

@@ -16,9 +16,10 @@ How a sweep goes:
    existing scheduler or on a `LocalCluster` started for the sweep); any other
    ``concurrent.futures.Executor`` can be passed in. At most a few tasks per worker are in flight,
    and results are taken as they complete.
-3. Only this process (the driver) writes. It labels the runs' frames (run_id, replicate, seed and
-   one column per swept key: `Plan.label`) and appends batches of runs to the results folder as
-   numbered parts (`sim.store.ResultsWriter.write_part`); each part carries the records of the
+3. Only this process (the driver) writes. Workers send each run's frame as plain arrays; the
+   driver labels them (run_id, replicate, seed and one column per swept key: `Plan.label`, an
+   Arrow table built from the arrays, no pandas) and appends batches of runs to the results
+   folder as numbered parts (`sim.store.ResultsWriter.write_part`); each part carries the records of the
    runs it commits, failed runs included. Memory is bounded by the batch size and the number of
    tasks in flight, not by the size of the sweep.
 4. At the end (and at the end of a resume) ``runs.parquet`` and the summaries are rebuilt from the
@@ -67,9 +68,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sim import runner, store
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import Scenario, ScenarioError, Sweep, load_scenario
 from sim.store import (
     IncompatibleResultsError,
     Results,
@@ -185,7 +187,13 @@ class Plan:
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
         self.seeds = runner.replicate_seeds(scenario, len(pairs))
-        self.columns = swept_columns(self.values, self.keys)
+        self.columns = columns = swept_columns(self.values, self.keys)
+        self._swept = [
+            {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+            for row in columns.to_dict("records")
+        ]
+        self._swept_arrays = {k: columns[k].to_numpy() for k in self.keys}
+        self._schema: pa.Schema | None = None
 
     @property
     def runs(self) -> int:
@@ -199,30 +207,37 @@ class Plan:
 
     def swept(self, point: int) -> dict[str, Any]:
         """The point's swept values as table cells (plain Python values)."""
-        row = self.columns.iloc[point]
-        return {k: row[k].item() if hasattr(row[k], "item") else row[k] for k in self.keys}
+        return dict(self._swept[point])
 
-    def label(self, frames: Sequence[pd.DataFrame], tasks: Sequence[Task]) -> pd.DataFrame:
+    def label(self, runs: Sequence[Mapping[str, np.ndarray]], tasks: Sequence[Task]) -> pa.Table:
         """The rows of some runs, one after another, with ``run_id``, ``replicate`` and ``seed``
-        in front and one column per swept key after. The one place rows are labelled (once per
-        batch, column by column: it is the driver's main work per run).
+        in front and one column per swept key after: the table a part holds. The one place rows
+        are labelled (once per batch, column by column, straight from the workers' arrays: it is
+        the driver's main work per run, so no pandas here).
 
         Args:
-            frames: each run's frame, as `run_task` returns it.
-            tasks: the run of each frame.
+            runs: each run's columns, as `run_task` returns them (name -> array, frame order).
+            tasks: the run of each.
         """
-        rows = pd.concat(frames, ignore_index=True)
-        lengths = [len(f) for f in frames]
+        lengths = [len(next(iter(r.values()))) for r in runs]
         points = np.repeat([t.point for t in tasks], lengths)
-        rows.insert(0, "seed", np.repeat(np.array([t.seed for t in tasks], np.int64), lengths))
-        replicates = np.array([t.replicate for t in tasks], np.int64)
-        rows.insert(0, "replicate", np.repeat(replicates, lengths))
-        ids = np.array([t.run_id for t in tasks], dtype=object)
-        rows.insert(0, "run_id", pd.Series(np.repeat(ids, lengths)))
+        columns: dict[str, np.ndarray] = {
+            "run_id": np.repeat(np.array([t.run_id for t in tasks], dtype=object), lengths),
+            "replicate": np.repeat(np.array([t.replicate for t in tasks], np.int64), lengths),
+            "seed": np.repeat(np.array([t.seed for t in tasks], np.int64), lengths),
+        }
+        for name in runs[0]:
+            columns[name] = np.concatenate([r[name] for r in runs])
         for key in self.keys:
-            column = self.columns[key]
-            rows[key] = pd.Series(column.to_numpy()[points], dtype=column.dtype)
-        return rows
+            columns[key] = self._swept_arrays[key][points]
+        if self._schema is None:  # the schema pandas gives these rows, so parts read back alike
+            first = pd.DataFrame({k: v[: lengths[0]] for k, v in columns.items()})
+            self._schema = pa.Schema.from_pandas(first, preserve_index=False)
+        arrays = [
+            pa.array(columns[field.name], type=field.type, from_pandas=True)
+            for field in self._schema
+        ]
+        return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def describe(self) -> dict[str, Any]:
         """The sweep's design, for the manifest."""
@@ -244,11 +259,12 @@ def first_point(scenario: Scenario) -> Scenario:
     if scenario.sweep is None:
         return scenario
     values = scenario.sweep.points()[0]
-    one = dataclasses.replace(
-        scenario.sweep,
-        design="grid",
-        parameters=tuple((k, (v,)) for k, v in values.items()),
-        samples=None,
+    one = Sweep(
+        "grid",
+        tuple((k, (v,)) for k, v in values.items()),
+        seed=scenario.sweep.seed,
+        seeds=getattr(scenario.sweep, "seeds", "common"),
+        base=scenario.sweep.base,
     )
     return dataclasses.replace(scenario, sweep=one)
 
@@ -266,7 +282,7 @@ def scenario_input(scenario: Scenario) -> dict[str, Any]:
     head = dict(doc.get("scenario", {}))
     head["name"] = scenario.name
     doc["scenario"] = head
-    doc["sweep"] = sweep.to_dict()
+    doc[sweep.TABLE] = sweep.to_dict()
     return plain(doc)
 
 
@@ -276,7 +292,7 @@ def scenario_input(scenario: Scenario) -> dict[str, Any]:
 
 def run_task(
     point: Scenario, point_index: int, replicate: int, seed: int, engine: str | None = None
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """One run, never raising for a model error.
 
     Args:
@@ -287,17 +303,20 @@ def run_task(
         engine: the engine; default: the point's.
 
     Returns:
-        ``(record, frame)``: the run record (run_id, point, replicate, seed, status, error,
-        duration_s) and the run's MODEL.md frame, unlabelled (None if the run failed; the
-        record then holds ``"ExceptionType: message"``).
+        ``(record, columns)``: the run record (run_id, point, replicate, seed, status, error,
+        duration_s) and the run's MODEL.md frame as its columns (name -> numpy array, in frame
+        order), unlabelled (None if the run failed; the record then holds
+        ``"ExceptionType: message"``). Plain arrays cost the driver less to receive and label
+        than a DataFrame (`Plan.label`).
     """
     engine = engine or point.engine
     runner.engine_function(engine)  # import the engine before the clock starts
     started = time.perf_counter()
     try:
-        frame, error = runner.simulate(point, seed=seed, engine=engine), ""
+        frame = runner.simulate(point, seed=seed, engine=engine)
+        columns, error = {c: frame[c].to_numpy() for c in frame.columns}, ""
     except Exception as err:
-        frame, error = None, f"{type(err).__name__}: {err}"
+        columns, error = None, f"{type(err).__name__}: {err}"
     record = {
         "run_id": runner.run_id(point_index, replicate),
         "point": point_index,
@@ -307,7 +326,7 @@ def run_task(
         "error": error,
         "duration_s": time.perf_counter() - started,
     }
-    return record, frame
+    return record, columns
 
 
 def _init_worker(engine: str | None) -> None:
@@ -423,6 +442,11 @@ def _stopper(pool: cf.ProcessPoolExecutor) -> Callable[[bool], None]:
             return
         # Python 3.11's pool cannot stop a running task: end its worker processes instead.
         processes = list(getattr(pool, "_processes", {}).values())
+        # The pool's call queue may hold a task its feeder thread is still writing into a full
+        # pipe that no ended worker will read: without this, exit would wait for it for ever.
+        call_queue = getattr(pool, "_call_queue", None)
+        if call_queue is not None:
+            call_queue.cancel_join_thread()
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             with contextlib.suppress(Exception):
@@ -535,19 +559,21 @@ class _Batch:
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
-        self.frames: list[pd.DataFrame] = []
-        self.tasks: list[Task] = []  # the run of each frame
+        self.runs: list[Mapping[str, np.ndarray]] = []  # each done run's columns
+        self.tasks: list[Task] = []  # the run of each
         self.rows = 0
         self.since = math.inf  # when the first run of the batch finished
 
-    def add(self, record: dict[str, Any], task: Task, frame: pd.DataFrame | None) -> None:
+    def add(
+        self, record: dict[str, Any], task: Task, columns: Mapping[str, np.ndarray] | None
+    ) -> None:
         if not self.records:
             self.since = time.monotonic()
         self.records.append(record)
-        if frame is not None:
-            self.frames.append(frame)
+        if columns is not None:
+            self.runs.append(columns)
             self.tasks.append(task)
-            self.rows += len(frame)
+            self.rows += len(next(iter(columns.values())))
 
     def full(self, batch_size: int) -> bool:
         return bool(self.records) and (
@@ -622,13 +648,13 @@ def _execute(
 
     def take(future: cf.Future, task: Task) -> None:
         try:
-            record, frame = future.result()
+            record, columns = future.result()
         except cf.BrokenExecutor:
             raise
         except (Exception, cf.CancelledError) as err:
-            record, frame = _failure(task, err), None
+            record, columns = _failure(task, err), None
         record.update(plan.swept(task.point))
-        batch.add(record, task, frame)
+        batch.add(record, task, columns)
         progress.add(record)
 
     def commit() -> None:
@@ -636,7 +662,7 @@ def _execute(
         if not batch.records:
             return
         with interrupts.protect():
-            rows = plan.label(batch.frames, batch.tasks) if batch.frames else pd.DataFrame()
+            rows = plan.label(batch.runs, batch.tasks) if batch.runs else pd.DataFrame()
             writer.write_part(rows, runs=batch.records)
             batch = _Batch()
 
@@ -709,6 +735,14 @@ def summarise(
     by = ["point", *plan.keys, "firm", "step"]
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in [*by, "metric", "n", "mean", "sd"]})
 
+    def with_keys(frame: pd.DataFrame) -> pd.DataFrame:
+        """The swept keys of each row's point, inserted after ``point`` (rows are grouped by
+        point alone: the keys are functions of it, and grouping on them costs the driver)."""
+        points = frame["point"].to_numpy()
+        for i, key in enumerate(plan.keys, start=1):
+            frame.insert(i, key, plan.columns[key].take(points).reset_index(drop=True))
+        return frame
+
     point_of = {run: int(record["point"]) for run, (record, _) in records.items()}
 
     @functools.lru_cache(maxsize=4)  # neighbouring points share parts
@@ -722,8 +756,6 @@ def summarise(
         pieces = [rows[points == point] for rows, points in map(part_rows, where[point])]
         rows = pd.concat(pieces).sort_values("run_id", kind="stable", ignore_index=True)
         rows.insert(0, "point", np.int64(point))
-        for key in plan.keys:
-            rows[key] = plan.columns[key].iloc[point]
         return rows
 
     def summary_of(points: list[pd.DataFrame]) -> pd.DataFrame:
@@ -734,11 +766,12 @@ def summarise(
             fees = tuple((f.name, f.monthly_fee) for f in scenario.firms)
             alike.setdefault((fees, scenario.finance.discount_rate), []).append(point)
         finals = [
-            final_table(rows[rows["point"].isin(points)], dict(fees), rate, by=by[:-1])
+            final_table(rows[rows["point"].isin(points)], dict(fees), rate, by=["point", "firm"])
             for (fees, rate), points in alike.items()
         ]
-        table.append(pd.concat(finals).sort_values("point", kind="stable", ignore_index=True))
-        return replicate_summary(rows, by=by)
+        final = pd.concat(finals).sort_values("point", kind="stable", ignore_index=True)
+        table.append(with_keys(final))
+        return with_keys(replicate_summary(rows, by=["point", "firm", "step"]))
 
     def pieces() -> Iterator[pd.DataFrame]:
         chunk: list[pd.DataFrame] = []

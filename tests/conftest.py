@@ -18,3 +18,19 @@ EXACT_CUSTOMERS = {
     "market_pull": 0.0,
     "contact_prob": 1.0,
 }
+
+
+def interrupt_at(monkeypatch, seed: int, scenario=None) -> None:
+    """Make the run with this seed (and, if given, this point's scenario: with common random
+    numbers a seed is every point's) raise KeyboardInterrupt, what Ctrl-C does mid-sweep, in this
+    process; ``monkeypatch.undo()`` lifts it."""
+    import sim.runner
+
+    real, stop, point = sim.runner.simulate, seed, scenario
+
+    def interrupted(scenario, *, seed, engine=None):
+        if seed == stop and (point is None or scenario == point):
+            raise KeyboardInterrupt
+        return real(scenario, seed=seed, engine=engine)
+
+    monkeypatch.setattr(sim.runner, "simulate", interrupted)

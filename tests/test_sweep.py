@@ -20,6 +20,7 @@ import pytest
 
 import sim
 import sim.runner
+from conftest import interrupt_at
 from sim.cli import main
 from sim.scenario import load_scenario
 from sim.store import (
@@ -376,16 +377,8 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_resume_completes(slow, 
 def test_ctrl_c_in_process_commits_finished_runs_then_raises(
     tiny, reference, tmp_path, monkeypatch
 ):
-    stop = reference.manifest["run_seeds"][1][1]
-    real = sim.runner.simulate
-    point_1 = Plan(load_scenario(tiny)).scenarios[1]
-
-    def interrupted(scenario, *, seed, engine=None):
-        if seed == stop and scenario == point_1:
-            raise KeyboardInterrupt
-        return real(scenario, seed=seed, engine=engine)
-
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    point_1 = Plan(load_scenario(tiny)).scenarios[1]  # the seed alone is every point's
+    interrupt_at(monkeypatch, reference.manifest["run_seeds"][1][1], point_1)
     with pytest.raises(SweepInterrupted, match="interrupted after 4 of 12 runs") as caught:
         run_sweep(tiny, tmp_path / "out", executor="serial", batch_size=10)
     assert isinstance(caught.value, KeyboardInterrupt)

@@ -1,0 +1,212 @@
+"""Compiled loops of the population engine: passes over people fused into one loop each.
+
+The population engine (`sim.population`) spends a month in a few dozen numpy calls; most of them
+are cheap, but some phases chain several calls over the same people (gather, arithmetic, clip,
+compare, count), each reading and writing a temporary array the size of the people concerned.
+The functions here do such a chain in one compiled loop (numba, ``cache=True``: the machine code
+is written beside this file the first time and loaded by every later process, sweep workers
+included; the first import on a fresh checkout compiles for a few seconds, see `warm_up`).
+
+They draw no random numbers and compute exactly what the numpy code they replace computed: the
+same float32 arithmetic, operation by operation (numba, like numpy, rounds every float32 operation
+and contracts nothing into fused multiply-adds unless asked), the same sums in the same order. So
+the engine's frames do not move by a bit (``tests/test_frame_identity.py``). The rule formulas
+are `sim.rules`'s own functions, compiled here (`rules.move_toward`, `rules.experience_outcome`):
+one source of truth for both engines.
+
+What does not live here: the phases and their random draws (`population.py`), the rules
+(`rules.py`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numba
+import numpy as np
+
+from sim import rules
+
+_move_toward = numba.njit(cache=True)(rules.move_toward)
+_experience_outcome = numba.njit(cache=True)(rules.experience_outcome)
+
+
+@numba.njit(cache=True)
+def people_by_status(
+    status: np.ndarray,
+    firm: np.ndarray,
+    expectation: np.ndarray,
+    n_firms: int,
+    customer: int,
+    prospect: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The end-of-month pass over the market (step 9's counts, and the next month's start).
+
+    Args:
+        status: (people,) status codes.
+        firm: (people,) firm index of each customer, ``n_firms`` for everyone else.
+        expectation: (people,) expectations.
+        n_firms: number of firms.
+        customer, prospect: the status codes of a customer and a prospect.
+
+    Returns:
+        ``(customers, prospects, per_firm, expectation_sum)``: the indices of the customers and
+        of the prospects (ascending, int64), customers per firm (int64) and the sum of their
+        expectations per firm (float64, added in ascending person order).
+    """
+    n = status.size
+    n_customers = 0
+    n_prospects = 0
+    for i in range(n):  # branch-free: statuses come in no order
+        s = status[i]
+        n_customers += s == customer
+        n_prospects += s == prospect
+    customers = np.empty(n_customers + 1, np.int64)  # one spare slot for the last write
+    prospects = np.empty(n_prospects + 1, np.int64)
+    per_firm = np.zeros(n_firms + 1, np.int64)  # slot n_firms: people of no firm
+    expectation_sum = np.zeros(n_firms + 1, np.float64)
+    c = 0
+    p = 0
+    for i in range(n):
+        s = status[i]
+        is_customer = s == customer
+        customers[c] = i
+        c += is_customer
+        prospects[p] = i
+        p += s == prospect
+        f = firm[i]  # n_firms for everyone but customers
+        per_firm[f] += 1
+        expectation_sum[f] += np.float64(expectation[i])
+    customers = customers[:n_customers]
+    prospects = prospects[:n_prospects]
+    per_firm = per_firm[:n_firms]
+    expectation_sum = expectation_sum[:n_firms]
+    return customers, prospects, per_firm, expectation_sum
+
+
+@numba.njit(cache=True)
+def market_pull(
+    expectation: np.ndarray, firm: np.ndarray, reference: np.ndarray, rate: np.float32
+) -> None:
+    """Step 5's market pull, in place: ``e <- e + rate (s - e)`` for every person, with s the
+    reference of the person's firm (``reference[n_firms]`` for people of no firm)."""
+    for i in range(expectation.size):
+        expectation[i] = _move_toward(expectation[i], reference[firm[i]], rate)
+
+
+@numba.njit(cache=True)
+def sort_outcomes(
+    outcome: np.ndarray, firm_of: np.ndarray, n_firms: int, bad: int, delighted: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3's start: which interactions were bad, and the bad and delighted ones per firm.
+
+    Returns:
+        ``(bad_at, bad_per_firm, delighted_per_firm)``: positions of the bad interactions
+        (ascending, int64) and the counts per firm (int64).
+    """
+    n_bad = 0
+    for i in range(outcome.size):
+        n_bad += outcome[i] == bad
+    bad_at = np.empty(n_bad + 1, np.int64)  # one spare slot for the last write
+    bad_per_firm = np.zeros(n_firms, np.int64)
+    delighted_per_firm = np.zeros(n_firms, np.int64)
+    b = 0
+    for i in range(outcome.size):
+        o = outcome[i]
+        f = firm_of[i]
+        is_bad = o == bad
+        bad_at[b] = i
+        b += is_bad
+        bad_per_firm[f] += is_bad
+        delighted_per_firm[f] += o == delighted
+    return bad_at[:n_bad], bad_per_firm, delighted_per_firm
+
+
+@numba.njit(cache=True)
+def adapt(
+    expectation: np.ndarray,
+    people: np.ndarray,
+    quality: np.ndarray,
+    stays: np.ndarray,
+    rate: np.float32,
+) -> None:
+    """Step 5's own experience, in place: ``e <- e + rate (x - e)`` for the person of every
+    interaction whose customer stays (``stays``), x being that interaction's quality."""
+    for i in range(people.size):
+        if stays[i]:
+            person = people[i]
+            expectation[person] = _move_toward(expectation[person], quality[i], rate)
+
+
+@numba.njit(cache=True)
+def experiences(
+    normal: np.ndarray,
+    firm_of: np.ndarray,
+    department: np.ndarray,
+    quality_mean: np.ndarray,
+    quality_sd: np.ndarray,
+    expectation: np.ndarray,
+    people: np.ndarray,
+    tolerance: np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2's quality and outcome of each interaction, from its standard normal draw.
+
+    Args:
+        normal: (interactions,) float32 standard normal draws, turned into the qualities in place.
+        firm_of, department: (interactions,) the firm and department of each (``department``
+            empty: every firm has one department).
+        quality_mean, quality_sd: (firms, departments) float32 rung values.
+        expectation: (people,) float32 expectations; ``people`` the person of each interaction.
+        tolerance: the zone of tolerance's half-width.
+
+    Returns:
+        ``(quality, outcome)``: ``normal`` itself, now x = clip(mean + sd z, 0, 10), and the
+        outcome per interaction (`rules.experience_outcome`, int64).
+    """
+    outcome = np.empty(normal.size, np.int64)
+    zero = np.float32(0.0)
+    ten = np.float32(10.0)
+    departments = department.size > 0
+    for i in range(normal.size):
+        f = firm_of[i]
+        d = department[i] if departments else 0
+        x = normal[i] * quality_sd[f, d]
+        x = x + quality_mean[f, d]
+        if x < zero:
+            x = zero
+        elif x > ten:
+            x = ten
+        normal[i] = x
+        outcome[i] = _experience_outcome(x, expectation[people[i]], tolerance)
+    return normal, outcome
+
+
+def warm_up() -> float:
+    """Compile (or load from the cache) every kernel on tiny inputs; return the seconds taken.
+
+    The first call on a fresh checkout compiles (a few seconds); later calls, in any process,
+    load the cached machine code in milliseconds.
+    """
+    started = time.perf_counter()
+    status = np.zeros(2, np.int8)
+    firm = np.zeros(2, np.int8)
+    expectation = np.zeros(2, np.float32)
+    people_by_status(status, firm, expectation, 1, 0, 1)
+    market_pull(expectation, firm, np.zeros(2, np.float32), np.float32(0.1))
+    adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
+    sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
+    experiences(
+        np.zeros(2, np.float32),
+        firm,
+        np.zeros(0, np.int64),
+        np.zeros((1, 1), np.float32),
+        np.zeros((1, 1), np.float32),
+        expectation,
+        np.zeros(2, np.int64),
+        np.float32(1.0),
+    )
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    print(f"numba kernels ready in {warm_up():.1f} s")
