@@ -32,6 +32,7 @@ def small(name: str) -> dict:
     doc["scenario"].update(months=24, replicates=2)
     doc["market"]["size"] = 400
     doc["market"].pop("initial_customers", None)
+    doc.pop("explore", None)  # an exploration's runs are sweep points too: rerun a plain sweep
     if "sweep" not in doc:
         doc["sweep"] = EXTRA_SWEEP.get(name, DEFAULT_SWEEP)
     return doc
