@@ -38,6 +38,7 @@ class FirmAgent(mesa.Agent):
         self.firms = firms
         self.spec = firms.specs[index]
         self.name = self.spec.name
+        self.ladder = firms.ladder
         self.centre = firms.centres[index]  # None: no queue
         self.has_inventory = bool(firms.has_inventory[index])
         self.stockout_prob = float(firms.stockout_prob[index])

@@ -1,9 +1,9 @@
 """Running the model once: `simulate`, and the seeds and ids of a sweep's runs.
 
-A run is a plain function of a validated scenario and an integer seed, returning the MODEL.md
-frame; the CLI, notebooks, the app, sweeps and tests all call `simulate`. Also here: the run seeds
-of a scenario (`replicate_seeds`, spawned in a fixed (point, replicate) order), run ids
-(`run_id`), and `simulate_replicates`, a scenario's replicates run in turn (for notebooks).
+A run is a plain function of a validated scenario and an integer seed, returning the frame of
+docs/model.md section 7.9; the CLI, notebooks, the app, sweeps and tests all call `simulate`.
+Also here: run ids (`run_id`) and `simulate_replicates`, a scenario's replicates run in turn (for
+notebooks), with the run seeds of `sim.design.replicate_seeds`.
 
 What does not live here: running many runs (`sweep.py`: executors, batching, resume), writing
 files (`store.py`), drawing figures (`plots.py`).
@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from sim.scenario import ENGINES, Scenario, load_scenario, spawn_seeds
+from sim.design import replicate_seeds
+from sim.scenario import ENGINES, Scenario, load_scenario
 
 
 def engine_function(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
@@ -98,14 +99,6 @@ def simulate_replicates(
         ],
         ignore_index=True,
     )
-
-
-def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
-    """Run seeds per (point, replicate), spawned from ``scenario.seed`` in (point, replicate)
-    order: ``seeds[point][replicate]``."""
-    flat = spawn_seeds(scenario.seed, n_points * scenario.replicates)
-    r = scenario.replicates
-    return [flat[p * r : (p + 1) * r] for p in range(n_points)]
 
 
 def run_id(point: int, replicate: int) -> str:

@@ -17,7 +17,7 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
 `Scenario.to_dict()`), ``scenario_input`` (the scenario document the points are built from: what a
 resume reloads), ``scenario_file``, ``engine``, ``root_seed``, ``design``, ``swept_keys``,
 ``points`` (swept values per point), ``run_seeds`` (``run_seeds[point][replicate]``, as
-`sim.runner.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, missing,
+`sim.design.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, missing,
 parts), ``versions`` (python, sim, mesa, numpy, pandas, pyarrow, scipy, networkx), ``git``
 (commit and dirty flag of the checkout the package runs from, or null), ``command`` and
 ``argv``, ``cwd``, ``executor``, ``batch_size``, ``resumes`` (one entry per resume),

@@ -7,7 +7,7 @@ How a sweep goes:
 
 1. `Plan`: the scenario's points (`Scenario.points`, each validated when the scenario was loaded)
    and one seed per (point, replicate), spawned from ``scenario.seed`` in that fixed order
-   (`sim.runner.replicate_seeds`). Run ids are ``p0007-r012`` (`sim.runner.run_id`).
+   (`sim.design.replicate_seeds`). Run ids are ``p0007-r012`` (`sim.runner.run_id`).
 2. An executor behind the `concurrent.futures.Executor` interface runs `run_task` for each run:
    ``"serial"`` (in this process), ``"local"`` (a process pool; the default, one worker per CPU)
    or ``"dask"`` (Dask distributed futures, submitted with ``pure=False`` and ``retries``, on an
@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 
 from sim import runner, store
+from sim.design import replicate_seeds
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import (
     IncompatibleResultsError,
@@ -166,7 +167,7 @@ class Plan:
         self.values = [values for values, _ in pairs]
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
-        self.seeds = runner.replicate_seeds(scenario, len(pairs))
+        self.seeds = replicate_seeds(scenario, len(pairs))
         cells = [[_column_value(v[k]) for k in self.keys] for v in self.values]
         columns = pd.DataFrame(cells, columns=self.keys)
         for key in self.keys:  # a column mixing kinds of value (text and numbers) is text

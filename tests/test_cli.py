@@ -11,7 +11,8 @@ import pytest
 import sim.runner
 import sim.store
 from sim.cli import main
-from sim.runner import replicate_seeds, simulate
+from sim.design import replicate_seeds
+from sim.runner import simulate
 from sim.scenario import load_scenario
 from sim.store import FORMAT_VERSION, RUNS_COLUMNS, load_results
 

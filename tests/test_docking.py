@@ -32,7 +32,8 @@ import pytest
 from scipy import stats
 
 from sim import load_scenario, simulate
-from sim.scenario import Scenario, spawn_seeds
+from sim.design import spawn_seeds
+from sim.scenario import Scenario
 
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios")
 REPLICATES = 40

@@ -10,7 +10,6 @@ Statistical checks use fixed seeds and a two-sided level of 0.001 (Bonferroni wh
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from conftest import EXACT_CUSTOMERS

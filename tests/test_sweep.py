@@ -95,7 +95,7 @@ def test_plan_has_a_seed_per_point_and_replicate_in_a_fixed_order(tiny):
     assert plan.runs == POINTS * REPLICATES
     tasks = list(plan.tasks())
     assert [t.run_id for t in tasks[:4]] == ["p0000-r000", "p0000-r001", "p0000-r002", "p0001-r000"]
-    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    seeds = sim.design.replicate_seeds(scenario, POINTS)
     assert [t.seed for t in tasks] == [s for point in seeds for s in point]
     assert len({t.seed for t in tasks}) == len(tasks)
     # one dtype per swept key for the whole sweep: 0 and 0.25 are both floats
@@ -244,7 +244,7 @@ def test_a_failing_run_is_recorded_the_rest_complete_and_a_resume_reruns_it(
 
 def test_the_cli_exits_1_with_a_count_of_failed_runs(tiny, tmp_path, monkeypatch, capsys):
     scenario = load_scenario(tiny)
-    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    seeds = sim.design.replicate_seeds(scenario, POINTS)
     failing(monkeypatch, {seeds[0][0], seeds[3][2]})
     out = tmp_path / "out"
     argv = ["sweep", str(tiny), "--out", str(out), "--executor", "serial", "--quiet"]
