@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.formatting import count, money, share
 from sim.ladder import RUNG_FIELDS
 from sim.scenario import ENGINES, Scenario, ScenarioError
 
@@ -82,26 +83,6 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: 
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-def _number(value: Any, digits: int = 1) -> str:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    if value != value:  # NaN
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def _percent(value: Any, digits: int = 0) -> str:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    if value != value:
-        return "-"
-    return f"{100 * value:.{digits}f}%"
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,9 +163,9 @@ def ladder_rows(ladder: Any) -> list[list[str]]:
             r.id,
             r.label,
             f"{r.quality_mean:.1f} ± {r.quality_sd:.1f}",
-            _percent(r.resolve_prob),
-            _percent(r.quick_resolve_prob),
-            f"{r.cost_per_customer:.2f}",
+            share(r.resolve_prob),
+            share(r.quick_resolve_prob),
+            money(r.cost_per_customer),
             str(r.sustain_months),
         ]
         for i, r in enumerate(ladder.rungs)
@@ -563,10 +544,10 @@ def _format_final(table: Any, keys: Sequence[str] = ()) -> str:
         [
             *(str(row[k]) for k in keys),
             str(row["firm"]),
-            _number(row["customers"]),
-            _percent(row["retention_rate"], 1),
-            _number(row["revenue"], 0),
-            _number(row["clv_per_initial_customer"], 2),
+            count(row["customers"]),
+            share(row["retention_rate"], 1),
+            money(row["revenue"]),
+            money(row["clv_per_initial_customer"]),
         ]
         for _, row in shown.iterrows()
     ]

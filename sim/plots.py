@@ -50,6 +50,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sim.formatting import count, money, share
 from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER, RUNG_FIELDS, Ladder, Rung
 from sim.summary import (
     CONFIDENCE,
@@ -80,8 +81,12 @@ def _style(i: int) -> dict:
     }
 
 
-def _thousands(value: float, _pos: int) -> str:
-    return f"{value:,.0f}"
+def _count_tick(value: float, _pos: int | None = None) -> str:
+    return count(value)
+
+
+def _money_tick(value: float, _pos: int | None = None) -> str:
+    return money(value)
 
 
 def _one_point(timeseries: pd.DataFrame) -> None:
@@ -133,7 +138,7 @@ def _panel(
     ax.set_xlabel("month", fontsize=FONT_SIZE)
     ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
     ax.tick_params(labelsize=FONT_SIZE - 2)
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.yaxis.set_major_formatter(FuncFormatter(_count_tick))
     ax.set_xlim(first_step, span)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
@@ -280,32 +285,14 @@ def outcome_label(name: str, horizon: int) -> tuple[str, str, str]:
     return (*titles[name], MONEY)
 
 
-def _money(value: float, _pos: int | None = None) -> str:
-    size = abs(value)
-    if size >= 1e6:
-        return f"{value / 1e6:,.2f}".rstrip("0").rstrip(".") + "M"
-    if size >= 1e4:
-        return f"{value / 1e3:,.0f}k"
-    return f"{value:,.0f}"
-
-
 def format_value(value: float, kind: str, share_digits: int = 0) -> str:
-    """A number as the figures write it: 45%, 1.25M, 12k, 1,234 (shares to ``share_digits``)."""
-    if value is None or not np.isfinite(value):
-        return "-"
+    """A number of the given kind as `sim.formatting` writes it: 45% (shares to
+    ``share_digits`` decimals), 1.25M (money), 1,234 (counts)."""
     if kind == SHARE:
-        return f"{100 * value:.{share_digits}f}%"
+        return share(value, share_digits)
     if kind == MONEY:
-        return _money(value)
-    return f"{value:,.0f}"
-
-
-def _money_tick(value: float, _pos: int | None = None) -> str:
-    if abs(value) >= 1e6:
-        return _money(value)
-    if abs(value) >= 1e3:
-        return f"{value / 1e3:,.3g}k"
-    return f"{value:,.0f}"
+        return money(value)
+    return count(value)
 
 
 def _format_axis(axis: Any, kind: str) -> None:
@@ -314,7 +301,7 @@ def _format_axis(axis: Any, kind: str) -> None:
     elif kind == MONEY:
         axis.set_major_formatter(FuncFormatter(_money_tick))
     else:
-        axis.set_major_formatter(FuncFormatter(_thousands))
+        axis.set_major_formatter(FuncFormatter(_count_tick))
 
 
 def _value_text(value: Any) -> str:
@@ -1161,7 +1148,7 @@ def customer_flows(
         ax.spines["top"].set_color(g.style(value)["color"])
         ax.spines["top"].set_linewidth(6)
         ax.tick_params(labelsize=FONT_SIZE - 2)
-        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(_count_tick))
         ax.grid(True, alpha=0.3)
         ax.set_xlim(1, span)
         if i % cols == 0:

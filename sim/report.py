@@ -15,7 +15,9 @@ every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG 
   style sheet is inline, so it opens anywhere with nothing fetched.
 
 Both are built from one list of blocks (headings, paragraphs, tables, figures, code), rendered
-twice, so they cannot drift apart. Files are written atomically (temporary file, then rename).
+twice, so they cannot drift apart. Numbers are written by `sim.formatting` (money to three
+significant figures: 1.25M, 30.2k). Files are written with `sim.store.write_bytes_atomic`
+(a temporary file synced to disk, then a rename).
 
 What does not live here: the statistics (`summary.py`), drawing (`plots.py`), reading the
 folder (`store.py`), the command line (`cli.py`).
@@ -26,9 +28,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 from sim import plots
+from sim.formatting import money
+from sim.store import FIGURES, write_bytes_atomic
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
@@ -52,7 +54,6 @@ from sim.summary import (
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-FIGURES = "figures"
 FORMATS = ("png", "svg")
 DPI = 150
 MAX_FAILED_LISTED = 10
@@ -206,20 +207,6 @@ def to_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) ->
 # Files.
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; these are for sharing
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
     """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`."""
     buffer = io.BytesIO()
@@ -241,7 +228,7 @@ def save_figures(
         written[name] = {}
         for fmt in formats:
             data = figure_bytes(figure, fmt)
-            _write_atomic(folder / f"{name}.{fmt}", data)
+            write_bytes_atomic(folder / f"{name}.{fmt}", data)
             written[name][fmt] = data
     return written
 
@@ -333,19 +320,14 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
     return Table(("setting", "value"), tuple(rows))
 
 
-def _number(value: float, kind: str) -> str:
-    if kind == plots.SHARE:
-        return f"{100 * value:.1f}%"
-    return f"{value:,.0f}"
-
-
 def _pm(mean: float, low: float, high: float, kind: str) -> str:
-    """``mean ± half-width`` in the table's format: shares to 0.1 %, the rest to units."""
+    """``mean ± half-width`` as `sim.formatting` writes them: shares to 0.1 %, money to three
+    significant figures, counts to units."""
     if mean is None or not np.isfinite(mean):
         return "-"
-    text = _number(mean, kind)
+    text = plots.format_value(mean, kind, share_digits=1)
     if np.isfinite(high):
-        text += f" ± {_number(high - mean, kind)}"
+        text += f" ± {plots.format_value(high - mean, kind, share_digits=1)}"
     return text
 
 
@@ -679,7 +661,7 @@ def _contact_centre_blocks(
                 if rows["mean_wait_seconds"].notna().any()
                 else "-",
                 f"{unstable.mean():.1f}",
-                f"{rows['staffing_cost'].mean():,.0f}",
+                money(rows["staffing_cost"].mean()),
             )
         )
     return [
@@ -935,7 +917,7 @@ def write_report(
     written = save_figures(figures, folder / FIGURES)
     paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     title = next((b.text for b in blocks if isinstance(b, Heading)), "results")
-    _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
     images = {name: data["png"] for name, data in written.items()}
-    _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
     return [*paths, folder / REPORT_MD, folder / REPORT_HTML]

@@ -26,7 +26,6 @@ T = TypeVar("T")  # float, int, bool or a numpy array of them
 
 BAD, MET, DELIGHTED = 0, 1, 2
 CUSTOMER, PROSPECT, AWAY, GONE = 0, 1, 2, 3
-STATUS_NAMES = {CUSTOMER: "customer", PROSPECT: "prospect", AWAY: "away", GONE: "gone"}
 
 
 def experience_outcome(quality: T, expectation: T, tolerance: float) -> T:

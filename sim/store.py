@@ -77,7 +77,6 @@ SUMMARY = "summary.parquet"
 SUMMARY_CSV = "summary.csv"
 TIMESERIES = "timeseries"
 FIGURES = "figures"
-PART_GLOB = "part-*.parquet"
 PART_RUNS_KEY = b"retention_sim.runs"
 _PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 _TEMP_RE = re.compile(r"^\..+\.tmp$")
@@ -137,16 +136,24 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
         yield tmp
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; results are for sharing
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a UTF-8 text file via a temporary file and a rename."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file via a temporary file beside it, synced to disk, and a rename."""
     with _temporary_beside(Path(path)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a UTF-8 text file via a temporary file and a rename (`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_parquet_atomic(
@@ -570,10 +577,6 @@ class ResultsWriter:
                 if parquet is not None:
                     parquet.close()
 
-    def save_figure(self, figure: Any, name: str, dpi: int = 150) -> Path:
-        """Save a matplotlib Figure as ``figures/<name>.png``; return the path."""
-        return save_figure(self.path, figure, name, dpi)
-
     def finish(self, status: str, **fields: Any) -> None:
         """Record how the run ended (one of `STATUSES`), the end time and any other fields."""
         if status not in STATUSES:
@@ -587,15 +590,6 @@ class ResultsWriter:
             self.manifest["duration_s"] = round((finished - started).total_seconds(), 3)
         self.manifest.update(fields)
         self.write_manifest()
-
-
-def save_figure(path: str | Path, figure: Any, name: str, dpi: int = 150) -> Path:
-    """Save a matplotlib Figure as ``<path>/figures/<name>.png`` (atomically); return its path."""
-    target = Path(path) / FIGURES / f"{name}.png"
-    target.parent.mkdir(exist_ok=True)
-    with _temporary_beside(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    return target
 
 
 def runs_frame(records: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -441,7 +441,6 @@ def rung_table(
 # Used by the report's "Staffing" section (`sim.report`).
 
 AGENTS_KEY = re.compile(r"^firms\.(\d+)\.contact_centre\.agents$")
-FILL_RATE_KEY = re.compile(r"^firms\.(\d+)\.inventory\.fill_rate$")
 SERVICE_GOAL = 0.80  # the "80" of 80/20: the share of calls to answer within the target time
 
 STAFFING_COLUMNS = (

@@ -12,6 +12,7 @@ import sim.runner
 import sim.store
 from sim.cli import main
 from sim.design import replicate_seeds
+from sim.formatting import count
 from sim.runner import simulate
 from sim.scenario import load_scenario
 from sim.store import FORMAT_VERSION, RUNS_COLUMNS, load_results
@@ -226,7 +227,7 @@ def test_ladder_prints_the_rungs_of_the_default_ladder(capsys):
         "0.6",
         "90%",
         "75%",
-        "8.00",
+        "8",
         "60",
     ]
 
@@ -362,7 +363,7 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     assert lines[0].startswith("small: 3 replicates x 12 months, engine agents, executor serial, ")
     assert lines[1].split()[:3] == ["firm", "customers", "(month"]
     good = ts[(ts["step"] == 12) & (ts["firm"] == "Good")]
-    assert lines[3].split()[:2] == ["Good", f"{good['customers'].mean():,.1f}"]
+    assert lines[3].split()[:2] == ["Good", count(good["customers"].mean())]
     assert lines[4].startswith("Poor")
     assert lines[-1] == f"results: {out}"
 

@@ -40,3 +40,12 @@ def test_share_and_count():
     assert share(float("nan")) == "-"
     assert count(12_345.4) == "12,345"
     assert count(None) == "-"
+
+
+def test_numpy_numbers_are_formatted_and_bools_and_text_are_missing():
+    import numpy as np
+
+    assert money(np.float64(30_200.0)) == "30.2k"
+    assert count(np.int64(12_345)) == "12,345"
+    assert share(np.float32(0.5)) == "50%"
+    assert count(True) == "-" and money("12") == "-"
