@@ -5,7 +5,7 @@ service level lives on its rung: the quality customers experience (0-10 scale), 
 are resolved, what a customer-month of service costs, and how many months a firm must deliver the
 rung before the market recognises it. Nothing here runs a model or reads a file.
 
-The `five` ladder is the one in MODEL.md. The `six` and `three` ladders follow the same spirit
+The `five` ladder is the one of the model's specification (docs/model.md section 2.3). The `six` and `three` ladders follow the same spirit
 (quality rising, variability falling, recovery improving, cost rising steeply and recognition taking
 longer at the top); their values are this project's choice and are documented in docs/model.md.
 """

@@ -1,12 +1,14 @@
 """`RetentionModel`: the readable agent engine, one `mesa.Agent` per person and per firm.
 
-`step()` is one month of MODEL.md, in its order, with a synchronous update: every decision of the
-month is taken from the state at its start (phase 1: decide), and every change (joins, leaves,
-closures, returns, expectations, reputation) is applied at its end (phase 2: apply). Within phase
-1, steps 1, 2 and 3 each run over everyone before the next begins: a contact centre's queue
-depends on all of the month's calls, and late calls and stock-outs are drawn in a fixed place for
-every interaction (docs/model.md D33). The formulas are in `rules.py`, per-agent behaviour in
-`agents.py`, the reported columns in `metrics.py`.
+`step()` is one month of docs/model.md (section 3) as a list of named phases, in its order and
+with the same names as in the population engine (`sim.population.PopulationModel.step`):
+`_delivery`, `_contact_and_experience`, `_churn`, `_referrals`, `_expectations`, `_acquisition`,
+`_leavers` decide from the state at the start of the month; `_apply` and `_reputation` change it
+at its end (the synchronous update); `_accounts` records the month. Each phase runs over everyone
+before the next begins: a contact centre's queue depends on all of the month's calls, and late
+calls and stock-outs are drawn in a fixed place for every interaction (docs/model.md D33). The
+formulas are in `rules.py`, per-agent behaviour in `agents.py`, the firms' bookkeeping in
+`firms.py`, the reported columns in `metrics.py`.
 
 Random numbers come from the model's own `random.Random` (Mesa's ``model.random``, seeded from the
 run seed); nothing global is touched. Use `sim.simulate` to run it; `RetentionModel` is public for
@@ -369,7 +371,7 @@ class RetentionModel(mesa.Model):
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
-        """Run every month and return the MODEL.md frame."""
+        """Run every month and return the frame (docs/model.md section 7.9)."""
         for _ in range(self.scenario.months):
             self.step()
         return self.frame()

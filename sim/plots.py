@@ -1102,7 +1102,7 @@ def customer_flows(
     one a handful); each panel's top edge has its series' colour.
 
     Args:
-        timeseries: monthly rows (the flow columns of MODEL.md).
+        timeseries: monthly rows (the flow columns of docs/model.md section 7.9).
         grouping, manifest, by, note: as for `retention_curves`.
     """
     g = grouping or grouping_for(timeseries, manifest, by)

@@ -1,4 +1,4 @@
-"""The population engine: MODEL.md's month over numpy arrays, for sweeps and big markets.
+"""The population engine: the month of docs/model.md over numpy arrays, for sweeps and big markets.
 
 One array per state variable, one element per person, each with a dtype chosen for size: status
 (int8), firm (int8, or int16 beyond 126 firms; ``n_firms`` means "none"), expectation (float32),
@@ -51,7 +51,7 @@ def run_population(scenario: Scenario, seed: int) -> pd.DataFrame:
         seed: the run seed (non-negative integer); the same seed gives an identical frame.
 
     Returns:
-        The MODEL.md frame: one row per (month, firm) from month 0, columns `sim.metrics.COLUMNS`.
+        The frame (docs/model.md section 7.9): one row per (month, firm) from month 0, columns `sim.metrics.COLUMNS`.
     """
     return PopulationModel(scenario, seed).run()
 
@@ -677,7 +677,7 @@ class PopulationModel:
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
-        """Run every remaining month and return the MODEL.md frame."""
+        """Run every remaining month and return the frame (docs/model.md section 7.9)."""
         while self.steps < self.scenario.months:
             self.step()
         return self.frame()

@@ -1,4 +1,4 @@
-"""The monthly rules of MODEL.md as small pure functions.
+"""The monthly rules of docs/model.md (sections 3 and 7) as small pure functions.
 
 Every function here is written with arithmetic and comparison operators only, so the same function
 serves a Python float in the agent engine and a numpy array in the population engine: one source of

@@ -6,7 +6,7 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
       manifest.json                  what was run, with what, by whom and how it ended (below)
       runs.parquet                   one row per run: run_id, point, replicate, seed, status,
                                      error, duration_s, then one column per swept key
-      timeseries/part-00000.parquet  monthly rows (MODEL.md columns, with run_id, replicate, seed
+      timeseries/part-00000.parquet  monthly rows (docs/model.md 7.9 columns, with run_id, replicate, seed
       timeseries/part-00001.parquet  and the swept keys), appended in numbered parts
       summary.parquet, summary.csv   per point, firm and month: mean and 95 % CI over replicates
                                      (`sim.summary.replicate_summary`)

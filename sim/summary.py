@@ -255,7 +255,7 @@ def run_outcomes(
 
     Args:
         timeseries: monthly rows of one or more runs (``run_id``, ``firm``, ``step`` and the
-            MODEL.md columns; swept keys and ``replicate`` are carried along).
+            docs/model.md columns; swept keys and ``replicate`` are carried along).
         monthly_fee: each firm's monthly fee, in scenario order (for the CLV).
         discount_rate: monthly discount rate (for the CLV).
         months: months at which to report cohort retention.

@@ -276,7 +276,7 @@ def run_task(
 
     Returns:
         ``(record, frame)``: the run record (run_id, point, replicate, seed, status, error,
-        duration_s) and the run's MODEL.md frame, unlabelled (None if the run failed; the
+        duration_s) and the run's frame (docs/model.md section 7.9), unlabelled (None if the run failed; the
         record then holds ``"ExceptionType: message"``).
     """
     engine = engine or point.engine

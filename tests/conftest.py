@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # before anything imports solara
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-# Engines implementing MODEL.md; behaviour and known-answer tests are parametrised over these.
+# Engines implementing docs/model.md; behaviour and known-answer tests are parametrised over these.
 ENGINES = ["agents", "population"]
 
 # Customers with expectation exactly 5, no zone of tolerance, no learning and an interaction every

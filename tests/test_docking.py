@@ -44,7 +44,7 @@ FAMILY_ALPHA = 0.001
 ROOT_SEED = 20261126
 WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 
-# name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
+# name -> (scenario file, overrides). Together they cover every rule of docs/model.md: each churn rule,
 # attrition, away and gone leavers, referrals (well mixed and on a network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
 # the market pull, departments and schedules, the recognised rung, and a firm's contact centre
