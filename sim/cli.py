@@ -22,11 +22,17 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.formatting import count, money, share
-from sim.ladder import RUNG_FIELDS
+from sim.ladder import RUNG_FIELDS, Ladder
 from sim.scenario import ENGINES, Scenario, ScenarioError
+
+if TYPE_CHECKING:  # imported when needed: the CLI starts fast
+    import pandas as pd
+
+    from sim.store import Results
+    from sim.sweep import SweepResult
 
 PROG = "retention-sim"
 
@@ -155,7 +161,7 @@ LADDER_LEGEND = (
 )
 
 
-def ladder_rows(ladder: Any) -> list[list[str]]:
+def ladder_rows(ladder: Ladder) -> list[list[str]]:
     """The rungs of a ladder as table cells, lowest first, in `LADDER_HEADER` order."""
     return [
         [
@@ -383,7 +389,7 @@ def _execute(
     except FileNotFoundError as err:
         raise CliError(str(err)) from None
     except OSError as err:
-        reason = err.strerror or err
+        reason = err.strerror or str(err)
         if args.scheduler:
             raise CliError(f"cannot use dask scheduler {args.scheduler}: {reason}") from None
         message = f"cannot use the results folder {out}: {reason}" if out else reason
@@ -395,7 +401,7 @@ def _execute(
         raise CliError(message) from None
 
 
-def _report(result: Any, started: float, *, by_point: bool) -> int:
+def _report(result: SweepResult, started: float, *, by_point: bool) -> int:
     """Print the end-of-run table and where the results are; return the exit status."""
     m = result.manifest
     counts = result.counts
@@ -503,7 +509,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return _report(result, started, by_point=True)
 
 
-def _draw(result: Any) -> None:
+def _draw(result: Results) -> None:
     """The figures and the report of a finished run or sweep (`sim.report.write_report`).
 
     A drawing failure is reported but does not change the runs' outcome: the data are written,
@@ -528,7 +534,7 @@ def _draw(result: Any) -> None:
 FINAL_ROWS = 60  # rows of the end-of-run table printed; the rest are in summary.csv
 
 
-def _format_final(table: Any, keys: Sequence[str] = ()) -> str:
+def _format_final(table: pd.DataFrame, keys: Sequence[str] = ()) -> str:
     """The end-of-run table (`sim.summary.final_table`) as text, one row per point and firm."""
     month = int(table["month"].iloc[0]) if len(table) else 0
     header = (

@@ -12,6 +12,7 @@ longer at the top); their values are this project's choice and are documented in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RUNG_FIELDS = (
@@ -64,6 +65,9 @@ class Ladder:
 
     def __getitem__(self, index: int) -> Rung:
         return self.rungs[index]
+
+    def __iter__(self) -> Iterator[Rung]:
+        return iter(self.rungs)
 
     @property
     def ids(self) -> tuple[str, ...]:

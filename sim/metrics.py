@@ -120,6 +120,9 @@ class _Columns:
     def __init__(self, flat: dict[str, np.ndarray]):
         self.__dict__.update(flat)
 
+    def __getattr__(self, name: str) -> np.ndarray:  # only reached for a name not in the tallies
+        raise AttributeError(f"no tallied column {name!r}")
+
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.full(num.shape, np.nan)

@@ -147,6 +147,7 @@ class RetentionModel(mesa.Model):
                 month.prospects.append(person)
             if person.status != rules.CUSTOMER:
                 continue
+            assert person.firm is not None  # a customer has a firm
             month.customers.append(person)
             month.start_customers[person.firm.index] += 1
             if rnd.random() < contact_prob:
@@ -166,6 +167,7 @@ class RetentionModel(mesa.Model):
         delighted: list[Person] = []  # delighted customers who stay
         leavers = month.leavers
         for person, rung, quality, outcome, stockout in month.experiences:
+            assert person.firm is not None
             f = person.firm.index
             counts["stockouts"][f] += stockout
             leaves = False
@@ -186,6 +188,7 @@ class RetentionModel(mesa.Model):
         left_bad = {id(p) for p, _ in leavers}
         for person in month.customers:
             if id(person) not in left_bad and rnd.random() < churn.base_prob:
+                assert person.firm is not None
                 counts["left_attrition"][person.firm.index] += 1
                 leavers.append((person, False))
         leaving = {id(p) for p, _ in leavers}
@@ -203,6 +206,7 @@ class RetentionModel(mesa.Model):
             if target is None:
                 continue
             f = person.firm
+            assert f is not None
             month.counts["referrals_made"][f.index] += 1
             if (
                 target.status == rules.PROSPECT
@@ -213,6 +217,7 @@ class RetentionModel(mesa.Model):
         if refs.negative_reach > 0 and refs.negative_months > 0:
             for person, after_bad in month.leavers:
                 if after_bad:
+                    assert person.firm is not None
                     for told in self._told(person, refs.negative_reach):
                         if told.status == rules.PROSPECT:
                             month.closures.append((told, person.firm.index))
@@ -231,7 +236,8 @@ class RetentionModel(mesa.Model):
             references = self.firms.references(self.scenario.market.standard).tolist()
             nf = len(self.firm_agents)
             for person in self.reachable:
-                s = references[person.firm.index if person.status == rules.CUSTOMER else nf]
+                firm = person.firm  # None unless a customer
+                s = references[nf if firm is None else firm.index]
                 person.expectation = rules.move_toward(person.expectation, s, cust.market_pull)
 
     def _acquisition(self, month: _Month) -> None:
@@ -250,6 +256,7 @@ class RetentionModel(mesa.Model):
         switch_prob = self.scenario.churn.switch_prob
         for person, _ in month.leavers:
             old = person.firm
+            assert old is not None
             if switch_prob > 0 and self.random.random() < switch_prob:
                 firm = self._choose_firm(person, month.recognised, old, month.t)
                 if firm is not None:
@@ -346,6 +353,7 @@ class RetentionModel(mesa.Model):
         stocks = {rules.PROSPECT: 0, rules.AWAY: 0}
         for person in self.reachable:
             if person.status == rules.CUSTOMER:
+                assert person.firm is not None
                 f = person.firm.index
                 customers[f] += 1
                 cohort[f] += person.cohort

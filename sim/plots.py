@@ -41,10 +41,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -63,6 +65,9 @@ from sim.summary import (
     rung_table,
     swept_keys,
 )
+
+if TYPE_CHECKING:
+    from sim.store import Results
 
 # Okabe & Ito (2008) colour-blind-safe palette, black last.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
@@ -295,7 +300,7 @@ def format_value(value: float, kind: str, share_digits: int = 0) -> str:
     return count(value)
 
 
-def _format_axis(axis: Any, kind: str) -> None:
+def _format_axis(axis: Axis, kind: str) -> None:
     if kind == SHARE:
         axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     elif kind == MONEY:
@@ -350,7 +355,7 @@ def ladder_of(
         return None
     columns = [c for c in ("delivered_rung", "recognised_rung") if c in timeseries.columns]
     columns += [k for k in swept_keys(timeseries) if RUNG_KEY.match(k)]
-    ids = set()
+    ids: set[str] = set()
     for c in columns:
         ids.update(str(v) for v in pd.unique(timeseries[c]))
     names = [DEFAULT_LADDER, *(n for n in BUILTIN_LADDERS if n != DEFAULT_LADDER)]
@@ -392,7 +397,7 @@ def finance_of(
     return fees, float(ratio) if np.isfinite(ratio) else 0.01
 
 
-def runs_note(results: Any) -> str | None:
+def runs_note(results: Results) -> str | None:
     """``"3 of 40 runs failed and are missing"`` for a results folder with missing runs, else None.
 
     Args:
@@ -525,7 +530,7 @@ def _firm_order(
         ids = pd.unique(start.loc[start["firm"] == firm, "delivered_rung"]) if len(start) else []
         rung[firm] = str(ids[0]) if len(ids) == 1 else None
     if ladder is not None and all(r in ladder.ids for r in rung.values() if r is not None):
-        firms.sort(key=lambda f: ladder.index(rung[f]) if rung[f] is not None else len(ladder))
+        firms.sort(key=lambda f: len(ladder) if (r := rung[f]) is None else ladder.index(r))
     labels, positions = [], []
     for firm in firms:
         r = rung[firm]
@@ -663,7 +668,7 @@ def _lines(
     return handles
 
 
-def _dress(ax: Any, title: str, ylabel: str, kind: str, xlabel: str | None = "month") -> None:
+def _dress(ax: Axes, title: str, ylabel: str, kind: str, xlabel: str | None = "month") -> None:
     ax.set_title(title, fontsize=FONT_SIZE + 1)
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
@@ -1156,7 +1161,7 @@ def customer_flows(
         if i >= n - cols:
             ax.set_xlabel("month", fontsize=FONT_SIZE)
             ax.xaxis.set_tick_params(labelbottom=True)
-    handles = [
+    handles: list[Patch | Line2D] = [
         Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=label, alpha=0.85)
         for _, label, colour, hatch in (*inflows, *outflows)
     ]
@@ -1203,7 +1208,7 @@ def map_pairs(timeseries: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def figures_for(
-    results: Any,
+    results: Results,
     *,
     by: str | None = None,
     metrics: Sequence[str] | None = None,

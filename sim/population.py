@@ -517,8 +517,7 @@ class PopulationModel:
             The outcome of each interaction, ``BAD`` where it was late or met a stock-out.
         """
         firms = self.firms
-        late: np.ndarray | bool = False
-        stockout: np.ndarray | bool = False
+        late = stockout = np.zeros(firm_of.size, dtype=bool)
         if firms.has_centre.any():
             firms.open_queues(t, counts["interactions"], self.tallies)
             late = self._uniform_where(firms.has_centre, firm_of) < firms.late_prob[firm_of]
@@ -560,6 +559,7 @@ class PopulationModel:
             stay = np.asarray(churn.tarp_stay)[rules.tarp_case(complained, resolved, quick)]
             leaves = self.rng.random(n) >= stay
         else:
+            assert self.bad_months is not None  # kept under the strikes rule
             history = self.bad_months[people]
             recent = rules.in_window(history, t, churn.window_months).sum(axis=1)
             leaves = rules.strikes_reached(1 + recent, churn.strikes)
@@ -607,6 +607,7 @@ class PopulationModel:
         return self.reachable[rank + (rank >= own)].astype(np.int64)
 
     def _not_gone_degree(self, people: np.ndarray) -> np.ndarray:
+        assert self.indptr is not None  # a network market
         lo, hi = self.indptr[people], self.indptr[people + 1]
         if self.reachable is None:
             return hi - lo
@@ -624,6 +625,7 @@ class PopulationModel:
 
     def _neighbour(self, people: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """The ``rank``-th (0-based, ascending) not-gone neighbour of each person."""
+        assert self.indptr is not None  # a network market
         lo = self.indptr[people]
         if self.reachable is None:
             return self.neighbours[lo + rank].astype(np.int64)

@@ -36,10 +36,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sim import plots
 from sim.formatting import money
-from sim.store import FIGURES, write_bytes_atomic
+from sim.store import FIGURES, Results, write_bytes_atomic
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
@@ -207,7 +208,7 @@ def to_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) ->
 # Files.
 
 
-def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
+def figure_bytes(figure: Figure, fmt: str, dpi: int | None = None) -> bytes:
     """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=dpi or DPI)
@@ -734,7 +735,7 @@ def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> 
 
 
 def report_blocks(
-    results: Any,
+    results: Results,
     figure_names: Sequence[str],
     *,
     by: str | None = None,
@@ -884,7 +885,7 @@ def _json(data: Any) -> str:
 
 
 def write_report(
-    results: Any,
+    results: Results,
     *,
     by: str | None = None,
     metrics: Sequence[str] | None = None,

@@ -799,7 +799,7 @@ class _Validator:
         for i, raw in enumerate(rungs):
             raw = self.table(raw, f"rungs.{i}")
             self.keys(raw, RUNG_FIELDS, f"rungs.{i}.")
-            values = {}
+            values: dict[str, Any] = {}
             for field in RUNG_FIELDS:
                 if field not in raw:
                     if field == "label" and "id" in raw:

@@ -518,7 +518,11 @@ class ResultsWriter:
     def next_part_number(self) -> int:
         """One more than the highest completed part (0 for an empty folder)."""
         parts = part_paths(self.path)
-        return int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0
+        if not parts:
+            return 0
+        last = _PART_RE.match(parts[-1].name)
+        assert last is not None  # part_paths lists only part names
+        return int(last.group(1)) + 1
 
     def write_part(
         self, frame: pd.DataFrame, runs: Sequence[Mapping[str, Any]] | None = None
