@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 SWEEP_DESIGNS = ("grid", "latin_hypercube")
+# How replicate seeds are shared across a sweep's points (docs/model.md, D70): "common" gives
+# replicate r of every point the same seed (common random numbers, so points are compared on the
+# same random draws); "independent" spawns a fresh seed for every (point, replicate).
+SWEEP_SEEDS = ("common", "independent")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class Sweep:
     ``design = "latin_hypercube"``: ``samples`` points, each key drawn from its ``[low, high]``
     range (``parameters`` holds the range) by `scipy.stats.qmc.LatinHypercube`, seeded from
     ``seed`` (the scenario's seed); a range of two whole numbers gives whole numbers.
+
+    ``seeds`` (one of `SWEEP_SEEDS`): ``"common"`` (the default) runs replicate r of every point
+    with the same seed, ``"independent"`` gives every run its own (`replicate_seeds`).
 
     ``base`` is the scenario document as given (after overrides, before defaults, without the
     ``[sweep]`` table). Each point is built from it (`sim.scenario.Scenario.at_point`), so a
@@ -47,6 +54,7 @@ class Sweep:
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]
     samples: int | None = None
     seed: int = 0
+    seeds: str = "common"
     base: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
@@ -83,6 +91,7 @@ class Sweep:
         out: dict[str, Any] = {"design": self.design}
         if self.samples is not None:
             out["samples"] = self.samples
+        out["seeds"] = self.seeds
         out.update({k: list(v) for k, v in self.parameters})
         return out
 
@@ -101,8 +110,16 @@ def spawn_seeds(root_seed: int, n: int) -> list[int]:
 
 
 def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
-    """Run seeds per (point, replicate), spawned from ``scenario.seed`` in (point, replicate)
-    order: ``seeds[point][replicate]``."""
-    flat = spawn_seeds(scenario.seed, n_points * scenario.replicates)
+    """Run seeds per (point, replicate): ``seeds[point][replicate]``.
+
+    By default (common random numbers, docs/model.md D70) replicate r of every point gets the
+    same seed, the r-th spawned from ``scenario.seed``, so two points are compared on the same
+    random draws. With ``[sweep] seeds = "independent"`` the seeds are spawned in (point,
+    replicate) order, one per run. Point 0's seeds are the same either way.
+    """
     r = scenario.replicates
+    if scenario.sweep is None or scenario.sweep.seeds == "common":
+        common = spawn_seeds(scenario.seed, r)
+        return [list(common) for _ in range(n_points)]
+    flat = spawn_seeds(scenario.seed, n_points * r)
     return [flat[p * r : (p + 1) * r] for p in range(n_points)]

@@ -76,8 +76,9 @@ def simulate_replicates(
 ) -> pd.DataFrame:
     """Every replicate of a scenario, one run after another in this process.
 
-    The runs use the scenario's first-point seeds (`replicate_seeds`), so two variants of one
-    scenario compared this way share their random numbers replicate by replicate. The rows carry
+    The runs use the seeds `run_sweep` gives the runs of point ``point`` (`replicate_seeds`):
+    with common random numbers (the default) every point's, so two variants of one scenario
+    compared this way share their random numbers replicate by replicate. The rows carry
     ``run_id`` (with ``point`` in it, `run_id`), ``replicate`` and ``seed``, like a results
     folder's, so the summaries and plots take them as they are. For many points, in parallel and
     into a results folder, use `sim.run_sweep`.
@@ -95,7 +96,7 @@ def simulate_replicates(
             simulate(scenario, seed=seed, engine=engine).assign(
                 run_id=run_id(point, r), replicate=r, seed=seed
             )
-            for r, seed in enumerate(replicate_seeds(scenario)[0])
+            for r, seed in enumerate(replicate_seeds(scenario, point + 1)[point])
         ],
         ignore_index=True,
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.design import SWEEP_DESIGNS, Sweep
+from sim.design import SWEEP_DESIGNS, SWEEP_SEEDS, Sweep
 from sim.ladder import (
     BUILTIN_LADDERS,
     DEFAULT_LADDER,
@@ -506,13 +506,21 @@ class Scenario:
     firms: tuple[Firm, ...]
     sweep: Sweep | None = None
     source: str = dataclasses.field(default="", compare=False)
+    # Dotted keys whose value was derived from other keys because the input left them out
+    # (``market.initial_customers``, ``firms.<i>.recognised_start``): `to_dict` leaves them out
+    # too, so a point built from it derives them again from its own values (docs/model.md D71).
+    derived: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     @property
     def firm_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.firms)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved scenario as plain TOML/JSON-able data; `load_scenario` of it is equal."""
+        """The resolved scenario as plain TOML/JSON-able data; `load_scenario` of it is equal.
+
+        Defaults derived from other keys (`derived`) are left out, so that setting a key in the
+        result (a sweep's point, an override) derives them again, as in the original input.
+        """
         out: dict[str, Any] = {
             "scenario": {
                 "name": self.name,
@@ -529,8 +537,13 @@ class Scenario:
             out["rungs"] = self.ladder.to_records()
         for section in SECTION_CLASSES:
             values = dataclasses.asdict(getattr(self, section))
-            out[section] = {k: _plain(v) for k, v in values.items()}
+            out[section] = {
+                k: _plain(v) for k, v in values.items() if f"{section}.{k}" not in self.derived
+            }
         out["firms"] = [_firm_to_dict(f) for f in self.firms]
+        for i, firm in enumerate(out["firms"]):
+            if f"firms.{i}.recognised_start" in self.derived:
+                del firm["recognised_start"]
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
         return out
@@ -757,8 +770,10 @@ class _Validator:
             head, doc.get("rungs"), "scenario" in doc and "ladder" in doc["scenario"]
         )
         market = sections["market"]
+        derived = set()
         if market["initial_customers"] is DERIVED:
             market["initial_customers"] = market["size"] // 2
+            derived.add("market.initial_customers")
         if market["initial_customers"] > market["size"]:
             self.fail(
                 "market.initial_customers",
@@ -772,6 +787,11 @@ class _Validator:
                 "at least one firm needs a share > 0 to hold initial customers",
             )
         name = default_name if head["name"] is DERIVED else head["name"]
+        derived.update(
+            f"firms.{i}.recognised_start"
+            for i, raw in enumerate(doc["firms"])
+            if raw.get("recognised_start") is None
+        )
         return Scenario(
             name=name,
             description=head["description"],
@@ -783,6 +803,7 @@ class _Validator:
             firms=firms,
             sweep=self.sweep(doc.get("sweep"), doc),
             source=self.source,
+            derived=frozenset(derived),
             **{s: SECTION_CLASSES[s](**sections[s]) for s in SECTION_CLASSES},
         )
 
@@ -1034,9 +1055,12 @@ class _Validator:
             samples = self.check(int_at_least(1), raw["samples"], "sweep.samples")
         elif "samples" in raw:
             self.fail("sweep.samples", 'only goes with design = "latin_hypercube"')
+        seeds = raw.get("seeds", "common")
+        if seeds not in SWEEP_SEEDS:
+            self.fail("sweep.seeds", f"must be one of {', '.join(SWEEP_SEEDS)}, got {seeds!r}")
         params = []
         for key, values in raw.items():
-            if key in ("design", "samples"):
+            if key in ("design", "samples", "seeds"):
                 continue
             if key in UNSWEEPABLE:
                 self.fail(f"sweep.{key}", "cannot be swept (set it in the scenario instead)")
@@ -1071,7 +1095,7 @@ class _Validator:
             self.fail("sweep", "names no keys to sweep")
         seed = doc.get("scenario", {}).get("seed", 0)  # validated before the sweep is read
         base = copy.deepcopy({k: v for k, v in doc.items() if k != "sweep"})
-        sweep = Sweep(design, tuple(params), samples=samples, seed=seed, base=base)
+        sweep = Sweep(design, tuple(params), samples=samples, seed=seed, seeds=seeds, base=base)
         for values in sweep.points():  # every point must validate before any run starts
             try:
                 load_scenario(base, overrides=values, source_name=self.source)

@@ -437,6 +437,179 @@ def rung_table(
 
 
 # --------------------------------------------------------------------------------------------
+# Contrasts: the difference between each level of a key and a reference level, with its interval.
+
+COMPARE_COLUMNS = (
+    "reference",
+    "metric",
+    "month",
+    "n",
+    "mean",
+    "reference_mean",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "df",
+    "test",
+)
+
+
+def _unit_values(rows: pd.DataFrame, keys: Sequence[str], unit: str, metric: str) -> pd.DataFrame:
+    """One value per (keys, unit): the metric averaged over the unit's runs, with the unit's
+    run seeds (sorted, as a tuple) when the rows carry ``seed``."""
+    grouped = rows.groupby([*keys, unit], sort=False, dropna=False)
+    out = grouped[metric].mean().rename("value").to_frame()
+    if "seed" in rows.columns:
+        out["seeds"] = grouped["seed"].agg(lambda s: tuple(sorted(set(s.tolist()))))
+    return out.reset_index()
+
+
+def _contrast(
+    level: pd.DataFrame, ref: pd.DataFrame, unit: str, paired: bool, confidence: float
+) -> dict[str, object]:
+    """Difference of means (level minus reference) and its interval: paired over units when
+    asked and both sides hold the same units with the same seeds, Welch's otherwise."""
+    x = level.dropna(subset=["value"]).set_index(unit)
+    y = ref.dropna(subset=["value"]).set_index(unit)
+    same_draws = (
+        paired
+        and "seeds" in x.columns
+        and len(x) == len(y)
+        and set(x.index) == set(y.index)
+        and bool((x["seeds"] == y["seeds"].reindex(x.index)).all())
+    )
+    mean, reference_mean = float(x["value"].mean()), float(y["value"].mean())
+    out: dict[str, object] = {"mean": mean, "reference_mean": reference_mean}
+    if same_draws:
+        d = x["value"] - y["value"].reindex(x.index)
+        n, sd = len(d), d.std(ddof=1)
+        low, high = t_interval(np.array([n]), np.array([d.mean()]), np.array([sd]), confidence)
+        out.update(
+            n=n, difference=d.mean(), ci_low=low[0], ci_high=high[0], df=n - 1.0, test="paired"
+        )
+        return out
+    n = min(len(x), len(y))
+    out.update(n=n, difference=mean - reference_mean, test="welch")
+    if n >= 2:
+        from scipy.stats import ttest_ind
+
+        res = ttest_ind(x["value"], y["value"], equal_var=False)
+        ci = res.confidence_interval(confidence_level=confidence)
+        out.update(ci_low=float(ci.low), ci_high=float(ci.high), df=float(res.df))
+    else:
+        out.update(ci_low=np.nan, ci_high=np.nan, df=np.nan)
+    return out
+
+
+def compare(
+    results: object,
+    *,
+    by: str,
+    metric: str = "discounted_profit",
+    reference: object = None,
+    at_month: int | None = None,
+    within: Sequence[str] | None = None,
+    paired: bool = True,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Each level of ``by`` against a reference level: the difference of means and its interval.
+
+    The metric is read at month ``at_month`` (default: each run's last month). Runs are grouped
+    by the ``within`` columns (each group is one condition, compared on its own) and averaged
+    replicate by replicate over every other swept key (`pool_replicates`). In each condition,
+    each level's values are compared with the reference level's:
+
+    - ``test = "paired"`` when ``paired`` is true and both levels hold the same replicates, run
+      with the same seeds (common random numbers, the default of a sweep: docs/model.md D70):
+      the mean and t-based interval (`t_interval`) of the per-replicate differences;
+    - ``test = "welch"`` otherwise: the difference of the two means with Welch's interval
+      (`scipy.stats.ttest_ind` with ``equal_var=False``).
+
+    Args:
+        results: a results folder read back (`sim.load_results`), a `sim.run_sweep` result, or
+            monthly rows (a DataFrame with ``run_id``, ``replicate``, ``seed``, ``step`` and the
+            ``by`` column, such as `sim.simulate_replicates` frames concatenated).
+        by: the column whose levels are compared: a swept key (``"firms.0.service_level"``) or
+            ``"firm"``.
+        metric: a column of the monthly rows, or ``"cumulative_profit"`` (undiscounted profit
+            summed from month 0).
+        reference: the level compared against; default the first level in the rows (in a
+            sweep, the first value of the key).
+        at_month: the month read; default the last month of each run.
+        within: the conditions; default every other swept key and ``"firm"``. Give ``[]`` to
+            average over all other swept keys.
+        paired: pair the replicates when they share seeds; False always uses Welch's interval.
+        confidence: coverage of the intervals.
+
+    Returns:
+        A tidy frame, one row per condition and non-reference level, in order of first
+        appearance: the ``within`` columns, ``by``, then `COMPARE_COLUMNS`: ``reference``,
+        ``metric``, ``month``, ``n`` (paired: replicates; Welch: the smaller sample), ``mean``
+        and ``reference_mean`` (over replicates), ``difference`` (mean minus reference mean),
+        ``ci_low``, ``ci_high`` (NaN with fewer than two replicates), ``df`` (the t
+        distribution's degrees of freedom) and ``test`` (``"paired"`` or ``"welch"``).
+
+    Raises:
+        KeyError: ``by``, ``metric`` or a ``within`` column is not in the rows.
+        ValueError: ``reference`` is not a level of ``by``, or no run reaches ``at_month``.
+    """
+    rows = getattr(results, "timeseries", results)
+    if not isinstance(rows, pd.DataFrame):
+        raise TypeError(
+            f"results must be a results folder, a sweep result or a DataFrame, got {results!r}"
+        )
+    within = (
+        [k for k in [*swept_keys(rows), "firm"] if k != by and k in rows.columns]
+        if within is None
+        else list(within)
+    )
+    missing = [c for c in [by, *within, "step"] if c not in rows.columns]
+    if metric not in rows.columns and metric != "cumulative_profit":
+        missing.append(metric)
+    if missing:
+        raise KeyError(f"columns not in the results: {', '.join(map(str, missing))}")
+    columns = [*within, by, *COMPARE_COLUMNS]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows = rows.reset_index(drop=True)
+    if metric == "cumulative_profit" and metric not in rows.columns:
+        rows = rows.assign(cumulative_profit=cumulative_profit(rows))
+    runs = [k for k in ("run_id", "firm") if k in rows.columns]
+    if at_month is None:
+        at = rows[rows["step"] == rows.groupby(runs, sort=False)["step"].transform("max")]
+        month = int(at["step"].max())
+    else:
+        at = rows[rows["step"] == at_month]
+        if at.empty:
+            raise ValueError(
+                f"at_month {at_month}: no run has that month (the runs end at month "
+                f"{int(rows['step'].max())})"
+            )
+        month = int(at_month)
+    levels = list(pd.unique(at[by]))
+    reference = levels[0] if reference is None else reference
+    if reference not in levels:
+        shown = ", ".join(map(repr, levels))
+        raise ValueError(f"reference {reference!r} is not a value of {by!r} (one of: {shown})")
+    unit = "replicate" if "replicate" in at.columns else "run_id"
+    values = _unit_values(at, [*within, by], unit, metric)
+    out = []
+    groups = values.groupby(within, sort=False, dropna=False) if within else [((), values)]
+    for condition, part in groups:
+        condition = condition if isinstance(condition, tuple) else (condition,)
+        ref = part[part[by] == reference]
+        for level in pd.unique(part[by]):
+            if level == reference or ref.empty:
+                continue
+            stats = _contrast(part[part[by] == level], ref, unit, paired, confidence)
+            row = dict(zip(within, condition, strict=True))
+            row.update({by: level, "reference": reference, "metric": metric, "month": month})
+            row.update(stats)
+            out.append(row)
+    return pd.DataFrame(out, columns=columns)
+
+
+# --------------------------------------------------------------------------------------------
 # Staffing: the profit-maximising number of agents against the 80/20 standard, per fill rate.
 # Used by the report's "Staffing" section (`sim.report`).
 

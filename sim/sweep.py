@@ -6,8 +6,10 @@ run`` calls it for one point (`first_point`), and notebooks call it as ``sim.run
 How a sweep goes:
 
 1. `Plan`: the scenario's points (`Scenario.points`, each validated when the scenario was loaded)
-   and one seed per (point, replicate), spawned from ``scenario.seed`` in that fixed order
-   (`sim.design.replicate_seeds`). Run ids are ``p0007-r012`` (`sim.runner.run_id`).
+   and one seed per (point, replicate), spawned from ``scenario.seed``
+   (`sim.design.replicate_seeds`): by default replicate r of every point has the same seed
+   (common random numbers), or with ``[sweep] seeds = "independent"`` one per run. Run ids are
+   ``p0007-r012`` (`sim.runner.run_id`).
 2. An executor behind the `concurrent.futures.Executor` interface runs `run_task` for each run:
    ``"serial"`` (in this process), ``"local"`` (a process pool; the default, one worker per CPU)
    or ``"dask"`` (Dask distributed futures, submitted with ``pure=False`` and ``retries``, on an

@@ -19,15 +19,14 @@ def test_spawned_seeds_are_reproducible_distinct_and_63_bit():
     assert a[0] == int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def test_replicate_seeds_are_the_spawned_seeds_in_point_then_replicate_order():
+def test_replicate_seeds_without_a_sweep_are_common_to_every_point():
     scenario = load_scenario(
         {
             "scenario": {"seed": 7, "replicates": 3},
             "firms": [{"name": "A", "service_level": "good"}],
         }
     )
-    flat = spawn_seeds(7, 6)
-    assert replicate_seeds(scenario, 2) == [flat[:3], flat[3:]]
+    assert replicate_seeds(scenario, 2) == [spawn_seeds(7, 3), spawn_seeds(7, 3)]
 
 
 def test_grid_points_vary_the_first_key_slowest():
@@ -40,7 +39,12 @@ def test_grid_points_vary_the_first_key_slowest():
         (2, "y"),
         (2, "z"),
     ]
-    assert sweep.to_dict() == {"design": "grid", "a": [1, 2], "b": ["x", "y", "z"]}
+    assert sweep.to_dict() == {
+        "design": "grid",
+        "seeds": "common",
+        "a": [1, 2],
+        "b": ["x", "y", "z"],
+    }
 
 
 def test_latin_hypercube_puts_one_point_in_each_stratum_of_a_whole_range():
