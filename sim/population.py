@@ -10,13 +10,16 @@ operations on the people concerned; there is no Python loop over people, and the
 the whole market (the market pull, the end-of-month counts) go through it in fixed-size blocks so
 that nothing the size of the market is reallocated each month.
 
-The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision: the
-same synchronous month (decide from the state at the start of the month, apply every change at its
+The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision, and
+its `step()` is the same list of named phases (`_delivery`, `_contact_and_experience`, `_churn`,
+`_referrals`, `_expectations`, `_acquisition`, `_leavers`, `_apply`, `_reputation`, `_accounts`;
+docs/model.md section 3): the same synchronous month (decide from the state at the start of the month, apply every change at its
 end), the same referral and word-of-mouth targets, the same conflict rule, the same reference
 quality, choice and timing, and the same operational step 2 (each contact centre's month from its
 calls, `sim.operations.queue_month`; one uniform per interaction for a late call and one for a
 stock-out, drawn only when some firm has a contact centre or an inventory, so that other scenarios
-draw exactly as before). The formulas come from `sim.rules`; the counting and the frame from
+draw exactly as before). The formulas come from `sim.rules`; the firms' delivery, queues and
+reputation from `sim.firms` (shared with the agent engine); the counting and the frame from
 `sim.metrics`. It draws its random numbers differently (numpy ``Generator`` from the run seed,
 vectorised), so the two engines agree in distribution, not number for number: the docking tests
 (`tests/test_docking.py`) check that.
