@@ -10,6 +10,8 @@ The public Python API:
   replicate) run of a scenario's sweep, in a results folder; the returned object gives
   ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
 - `load_results(dir)` -> a results folder read back, the same way;
+- `rerun(dir, run_id)` -> one run of a results folder run again from the folder alone (its
+  scenario: `Results.scenario_for(run_id)`);
 - `compare(results, by=KEY, metric=..., reference=VALUE, at_month=...)` -> each level of a swept
   key against a reference level: differences with intervals, paired on common random numbers;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
@@ -20,7 +22,7 @@ from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import Results, load_results
 from sim.summary import compare
-from sim.sweep import SweepResult, run_sweep
+from sim.sweep import SweepResult, rerun, run_sweep
 
 __all__ = [
     "BUILTIN_LADDERS",
@@ -34,6 +36,7 @@ __all__ = [
     "get_ladder",
     "load_results",
     "load_scenario",
+    "rerun",
     "run_sweep",
     "simulate",
     "simulate_replicates",

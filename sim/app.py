@@ -325,7 +325,7 @@ class WorkshopModel(mesa.Model):
         m, f, _ = self.series[k]
         market = self.markets[m]
         firm = market.firm_agents[f]
-        ladder = firm.ladder
+        ladder = firm.firms.ladder
         rows = self.frame()
         rows = rows[rows["series"] == self.labels[k]]
         last = rows.iloc[-1]

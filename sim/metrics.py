@@ -190,6 +190,12 @@ def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
     Flows of month 0 are zero by construction (engines count nothing there), so revenue, costs and
     profit are zero and the cumulative columns start at zero.
     """
+    return pd.DataFrame(metric_values(tallies, scenario))
+
+
+def metric_values(tallies: Tallies, scenario: Scenario) -> dict[str, np.ndarray]:
+    """The frame's columns (`COLUMNS`, in order) as arrays, one entry per (month, firm), month
+    by month, firms in scenario order: what `build_frame` puts in a DataFrame."""
     months_plus_one, n_firms = tallies.firm["customers"].shape
     firm_names, rung_ids = scenario.firm_names, scenario.ladder.ids
     acquisition_cost, discount_rate = scenario.acquisition.cost, scenario.finance.discount_rate
@@ -207,8 +213,7 @@ def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
     }
     for name, compute in METRICS.items():
         x[name] = compute(c, x)
-    frame = pd.DataFrame({name: x[name] for name in METRICS})
-    return frame
+    return {name: x[name] for name in METRICS}
 
 
 def clv_per_initial_customer(

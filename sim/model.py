@@ -13,23 +13,39 @@ formulas are in `rules.py`, per-agent behaviour in `agents.py`, the firms' bookk
 Random numbers come from the model's own `random.Random` (Mesa's ``model.random``, seeded from the
 run seed); nothing global is touched. Use `sim.simulate` to run it; `RetentionModel` is public for
 the workshop app and for people who want to watch agents.
+
+Mesa's conventions hold, so Mesa's own tools work on it: it takes Mesa's ``rng=`` (an integer
+seed), ``running`` turns False at the horizon, and ``datacollector`` is a `mesa.DataCollector`
+whose model reporters are the declared metrics (`sim.metrics.COLUMNS`), collected at month 0 and
+at the end of every month. ``mesa.batch_run(RetentionModel, {"scenario": sc, "rng": [1, 2]})``
+runs it as any Mesa model (its rows stop one month short of the horizon: batch_run reads the
+collected values up to ``steps - 1``; the full frame is `frame` or `sim.simulate`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import mesa
+import numpy as np
 import pandas as pd
 
 from sim import rules
 from sim.agents import FirmAgent, Person
 from sim.firms import Firms
 from sim.ladder import Rung
-from sim.metrics import MONTHLY_FLOWS, Tallies, build_frame
+from sim.metrics import COLUMNS, MONTHLY_FLOWS, Tallies, build_frame, metric_values
 from sim.network import build_network
-from sim.scenario import Scenario
+from sim.scenario import Scenario, load_scenario
+
+# The metrics the model's DataCollector reports each month: every declared column but the keys.
+REPORTED_METRICS = tuple(c for c in COLUMNS if c not in ("step", "firm"))
 
 
 @dataclass
@@ -63,16 +79,78 @@ _JOIN_COUNT = {
 }
 
 
+def _run_seed(seed: Any, rng: Any) -> int:
+    """The integer run seed from ``seed`` or Mesa's ``rng`` (one of them, or neither: fresh)."""
+    if seed is not None and rng is not None:
+        raise ValueError("give the run seed as seed= or as rng=, not both")
+    value = rng if rng is not None else seed
+    if value is None:  # Mesa's default: a fresh seed, recorded in model.seed
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    if isinstance(value, np.random.Generator):
+        return int(value.integers(2**63))
+    if (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool | np.bool_)
+        and int(value) >= 0
+    ):
+        return int(value)
+    raise ValueError(f"seed must be a non-negative integer, got {value!r}")
+
+
+def _reported(model: RetentionModel, name: str, firm: int) -> Any:
+    """One metric of one firm in the model's current month (a DataCollector model reporter)."""
+    return model.month_rows()[firm][name]
+
+
+def metric_reporters(scenario: Scenario) -> dict[str, Callable[[RetentionModel], Any]]:
+    """The DataCollector model reporters: each of `REPORTED_METRICS`, named as the metric for a
+    one-firm market and ``"<firm>: <metric>"`` with several firms."""
+    names = scenario.firm_names
+    return {
+        (name if len(names) == 1 else f"{firm}: {name}"): functools.partial(
+            _reported, name=name, firm=f
+        )
+        for f, firm in enumerate(names)
+        for name in REPORTED_METRICS
+    }
+
+
 class RetentionModel(mesa.Model):
     """One market over ``scenario.months`` months.
 
     Args:
-        scenario: a validated scenario (point of a sweep, if it has one: its ``sweep`` is ignored).
-        seed: the run seed; the same seed gives the same run.
+        scenario: a validated scenario (point of a sweep, if it has one: its ``sweep`` is ignored),
+            or a scenario file's path (what `sim.load_scenario` reads).
+        seed: the run seed (any non-negative integer type); the same seed gives the same run.
+        rng: Mesa's name for the seed: an integer, or a `numpy.random.Generator` to draw one
+            from. Give ``seed`` or ``rng``; with neither, a fresh seed is drawn.
+
+    Attributes:
+        scenario: the validated scenario.
+        seed: the integer run seed (`simulate(scenario, seed=model.seed)` gives the same rows).
+        running: True until the horizon (``scenario.months``) is reached.
+        datacollector: a `mesa.DataCollector` of `REPORTED_METRICS` (`metric_reporters`),
+            collected at month 0 and at the end of every month.
+        firm_agents: the `FirmAgent` of each firm, in scenario order.
+        people: every `Person` of the market.
     """
 
-    def __init__(self, scenario: Scenario, seed: int):
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        seed: int | None = None,
+        *,
+        rng: int | np.random.Generator | None = None,
+    ):
+        seed = _run_seed(seed, rng)
         super().__init__(rng=seed)
+        if not isinstance(scenario, Scenario):
+            if isinstance(scenario, Mapping):
+                raise TypeError(
+                    "give RetentionModel a Scenario or a scenario file's path (a dict would be "
+                    "taken apart by mesa.batch_run): sim.load_scenario(your_dict)"
+                )
+            scenario = load_scenario(scenario)
         self.scenario = scenario
         self.seed = seed
         sc = scenario
@@ -103,6 +181,10 @@ class RetentionModel(mesa.Model):
         self.returns: dict[int, list[Person]] = {}  # month -> away people who are prospects from it
         self.tallies = Tallies(sc.months, len(sc.firms))
         self._record(0, {k: [0] * len(sc.firms) for k in MONTHLY_FLOWS}, [0] * len(sc.firms))
+        self._month_rows: tuple[int, list[dict[str, Any]]] | None = None
+        self.running = sc.months > 0
+        self.datacollector = mesa.DataCollector(model_reporters=metric_reporters(sc))
+        self.datacollector.collect(self)
 
     @staticmethod
     def _clip(value: float) -> float:
@@ -112,7 +194,17 @@ class RetentionModel(mesa.Model):
     def step(self) -> None:
         """One month (t = self.steps, already advanced by Mesa): the phases of docs/model.md
         section 3, in order. The first seven decide from the state at the start of the month;
-        `_apply` and `_reputation` change it at the end; `_accounts` records the month."""
+        `_apply` and `_reputation` change it at the end; `_accounts` records the month (and
+        the DataCollector collects it). ``running`` turns False at the horizon.
+
+        Raises:
+            RuntimeError: the run is already at its horizon.
+        """
+        if self.steps > self.scenario.months:
+            self.steps -= 1  # Mesa counted a step that does not happen
+            raise RuntimeError(
+                f"the run ended at month {self.scenario.months} (its horizon; running is False)"
+            )
         month = self._delivery()
         self._contact_and_experience(month)
         self._churn(month)
@@ -285,8 +377,12 @@ class RetentionModel(mesa.Model):
         self.firms.update_reputation()
 
     def _accounts(self, month: _Month) -> None:
-        """Step 9 (section 7.9): record the month's row of each firm."""
+        """Step 9 (section 7.9): record the month's row of each firm; Mesa's DataCollector
+        collects it, and ``running`` turns False at the horizon."""
         self._record(month.t, month.counts, month.start_customers)
+        self.datacollector.collect(self)
+        if month.t >= self.scenario.months:
+            self.running = False
 
     # ----------------------------------------------------------------------------------------
     def _leave(self, person: Person, t: int, k: int) -> None:
@@ -387,6 +483,18 @@ class RetentionModel(mesa.Model):
     def frame(self) -> pd.DataFrame:
         """The frame of the months run so far (later months are all zero until run)."""
         return build_frame(self.tallies, self.scenario)
+
+    def month_rows(self) -> list[dict[str, Any]]:
+        """The current month's row of each firm (the frame's rows at ``step == self.steps``),
+        as dicts, in firm order; computed once per month."""
+        if self._month_rows is None or self._month_rows[0] != self.steps:
+            values = metric_values(self.tallies, self.scenario)
+            n = len(self.firm_agents)
+            at = slice(self.steps * n, (self.steps + 1) * n)
+            columns = {k: v[at].tolist() for k, v in values.items()}
+            rows = [{k: v[f] for k, v in columns.items()} for f in range(n)]
+            self._month_rows = (self.steps, rows)
+        return self._month_rows[1]
 
     def release(self) -> None:
         """Drop Mesa 3.3's class-level reference to this model so that it can be freed."""

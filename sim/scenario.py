@@ -488,7 +488,23 @@ class Firm:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated scenario. Build with `load_scenario`; never mutate (it is frozen)."""
+    """A validated scenario. Build with `load_scenario`; never mutate (it is frozen).
+
+    Attributes:
+        name, description: from ``[scenario]``; name results folders and reports.
+        months: the horizon (one step = one month).
+        replicates: runs per sweep point.
+        seed: the master seed the run seeds are spawned from (`sim.runner.replicate_seeds`).
+        engine: ``"population"`` or ``"agents"``.
+        ladder: the service `Ladder`.
+        market, customers, churn, referrals, acquisition, finance: the sections, as frozen
+            dataclasses with one attribute per key (docs/model.md lists them).
+        firms: one `Firm` per ``[[firms]]`` table, in file order.
+        sweep: the `Sweep` of ``[sweep]``, or None.
+        source: the file (or "scenario") it was read from, for messages.
+        derived: dotted keys whose value was derived from other keys (`to_dict` leaves them out).
+        firm_names: the firms' names, in order.
+    """
 
     name: str
     description: str
@@ -513,6 +529,7 @@ class Scenario:
 
     @property
     def firm_names(self) -> tuple[str, ...]:
+        """The firms' names, in scenario order."""
         return tuple(f.name for f in self.firms)
 
     def to_dict(self) -> dict[str, Any]:
@@ -625,13 +642,19 @@ def load_scenario(
     Args:
         src: a TOML file path, or a dict shaped like one.
         overrides: dotted keys to set before validation, as a mapping
-            (``{"churn.leave_prob": 0.5, "firms.0.service_level": "excellent"}``) or as
+            (``{"churn.leave_prob": 0.5, "firms.0.service_level": "excellent"}``) or as a list of
             ``"key=value"`` strings (values parsed as TOML, typed by the schema).
         source_name: what to call the source in error messages (default: the path, or "scenario").
 
     Raises:
         ScenarioError: naming the source, the key and what is allowed.
+        TypeError: ``overrides`` is one string instead of a list of them.
     """
+    if isinstance(overrides, str | bytes):
+        raise TypeError(
+            f"overrides must be a list of 'key=value' strings or a mapping, got one string "
+            f"{overrides!r}: write [{overrides!r}]"
+        )
     if isinstance(src, Mapping):
         name = source_name or "scenario"
         doc = copy.deepcopy(dict(src))
