@@ -115,6 +115,14 @@ def positive(v: Any) -> float:
     return x
 
 
+def polarization(v: Any) -> float:
+    """A polarization index: a number in [0, 1) (1 would make the Beta degenerate)."""
+    x = _number(v, 0.0, 1.0, "a number in [0, 1)")
+    if x >= 1.0:
+        raise _Bad(f"must be a number in [0, 1), got {v!r}")
+    return x
+
+
 def quality(v: Any) -> float:
     return _number(v, 0.0, 10.0, "a number between 0 and 10")
 
@@ -202,6 +210,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "strikes": Key(int_at_least(1), 3, "strikes: bad experiences that make a customer leave"),
         "window_months": Key(int_at_least(1), 12, "strikes: months the strikes must fall within"),
         "base_prob": Key(prob, 0.005, "monthly attrition unrelated to service"),
+        "base_polarization": Key(
+            polarization,
+            0.0,
+            "phi in [0, 1): spread of people's own attrition chances (Beta, mean base_prob)",
+        ),
         "leavers_return_after": Key(
             int_at_least(-1),
             12,
@@ -272,7 +285,9 @@ RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
     "cost_per_customer": nonneg,
     "sustain_months": int_at_least(0),
 }
-TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep")
+# [calibration] (data, keys to fit, holdout, trials) is read by `sim.calibrate`; running a
+# scenario ignores it.
+TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "calibration")
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +344,9 @@ class Churn:
             resolved quickly).
         strikes: strikes: bad experiences that make a customer leave (>= 1).
         window_months: strikes: months the strikes must fall within (>= 1).
-        base_prob: monthly attrition unrelated to service, 0-1.
+        base_prob: monthly attrition unrelated to service, 0-1 (the mean of people's own chances).
+        base_polarization: phi in [0, 1): spread of people's own attrition chances (a Beta with
+            mean ``base_prob``; 0: everyone has ``base_prob``).
         leavers_return_after: months a leaver is away before being a prospect; -1 = never.
         switch_prob: chance a leaver joins a competitor at once, 0-1.
     """
@@ -341,6 +358,7 @@ class Churn:
     strikes: int
     window_months: int
     base_prob: float
+    base_polarization: float
     leavers_return_after: int
     switch_prob: float
 
@@ -494,7 +512,7 @@ class Scenario:
         name, description: from ``[scenario]``; name results folders and reports.
         months: the horizon (one step = one month).
         replicates: runs per sweep point.
-        seed: the master seed the run seeds are spawned from (`sim.runner.replicate_seeds`).
+        seed: the master seed the run seeds are spawned from (`sim.design.replicate_seeds`).
         engine: ``"population"`` or ``"agents"``.
         ladder: the service `Ladder`.
         market, customers, churn, referrals, acquisition, finance: the sections, as frozen
