@@ -1,4 +1,4 @@
-# `make demo` and `make test` each build .venv (once) and install the project into it first.
+# `make demo`, `make test` and `make lint` each build .venv (once) and install the project into it first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,8 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# ruff (lint and format) over the repository, then mypy over sim/ ([tool.mypy] in pyproject.toml).
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache

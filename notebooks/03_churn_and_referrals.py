@@ -139,7 +139,8 @@ final_table(by_referral, fees, excellent.finance.discount_rate)
 # %% [markdown]
 # ## 3. Word of mouth against its closed form
 #
-# MODEL.md's special case: every interaction delights, nobody leaves, no initial customers. A
+# The special case of docs/model.md section 7.10: every interaction delights, nobody leaves,
+# no initial customers. A
 # prospect joins through marketing with p per month, and each customer wins a given prospect
 # with q / (N - 1), where q = contact x refer x conversion. The expected share F then follows
 # F' = F + (1 - F)(1 - (1 - p)(1 - q/(N - 1))^(N F)): `word_of_mouth_path`, a discrete-time

@@ -38,6 +38,7 @@ class FirmAgent(mesa.Agent):
         self.firms = firms
         self.spec = firms.specs[index]
         self.name = self.spec.name
+        self.ladder = firms.ladder
         self.centre = firms.centres[index]  # None: no queue
         self.has_inventory = bool(firms.has_inventory[index])
         self.stockout_prob = float(firms.stockout_prob[index])
@@ -124,15 +125,16 @@ class Person(mesa.Agent):
             (department rung, quality x (0-10), outcome, met a stock-out).
         """
         firm = self.firm
+        assert firm is not None  # only customers have experiences
         rung = firm.draw_department(random)
         quality = random.gauss(rung.quality_mean, rung.quality_sd)
         quality = 0.0 if quality < 0.0 else 10.0 if quality > 10.0 else quality
-        outcome = rules.experience_outcome(quality, self.expectation, tolerance)
+        outcome = int(rules.experience_outcome(quality, self.expectation, tolerance))
         stockout = False
         if firm.centre is not None or firm.has_inventory:
             late = firm.centre is not None and random.random() < firm.late_prob
             stockout = firm.has_inventory and random.random() < firm.stockout_prob
-            outcome = rules.bad_after_operations(outcome, late, stockout)
+            outcome = int(rules.bad_after_operations(outcome, late, stockout))
         self.outcome = outcome
         self.outcome_month = self.model.steps
         return rung, quality, outcome, stockout
@@ -151,10 +153,10 @@ class Person(mesa.Agent):
             complained = random.random() < churn.complain_prob
             resolved = complained and random.random() < rung.resolve_prob
             quick = resolved and random.random() < rung.quick_resolve_prob
-            stay = churn.tarp_stay[rules.tarp_case(complained, resolved, quick)]
+            stay = churn.tarp_stay[int(rules.tarp_case(complained, resolved, quick))]
             return random.random() >= stay, complained, resolved
         recent = [m for m in self.bad_months if rules.in_window(m, month, churn.window_months)]
-        leaves = rules.strikes_reached(1 + len(recent), churn.strikes)
+        leaves = bool(rules.strikes_reached(1 + len(recent), churn.strikes))
         self.bad_months = [*recent, month]
         return leaves, False, False
 

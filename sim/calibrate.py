@@ -691,7 +691,7 @@ def prepare(
         raise CalibrationError(
             f"--holdout-from {holdout}: must lie within the observed months 1..{cohort.months[-1]}"
         )
-    from sim.scenario import spawn_seeds
+    from sim.design import spawn_seeds
 
     seeds = tuple(spawn_seeds(scenario_obj.seed, replicates))
     if sweep is not None:

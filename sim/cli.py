@@ -22,11 +22,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim import formatting
-from sim.ladder import RUNG_FIELDS
-from sim.scenario import ENGINES, SWEEP_SEEDS, Scenario, ScenarioError
+from sim.design import SWEEP_SEEDS
+from sim.formatting import count, money, share
+from sim.ladder import RUNG_FIELDS, Ladder
+from sim.scenario import ENGINES, Scenario, ScenarioError
+
+if TYPE_CHECKING:  # imported when needed: the CLI starts fast
+    import pandas as pd
+
+    from sim.store import Results
+    from sim.sweep import SweepResult
 
 PROG = "retention-sim"
 
@@ -83,26 +91,6 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: 
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-def _number(value: Any, digits: int = 1) -> str:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    if value != value:  # NaN
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def _percent(value: Any, digits: int = 0) -> str:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "-"
-    if value != value:
-        return "-"
-    return f"{100 * value:.{digits}f}%"
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +165,7 @@ LADDER_LEGEND = (
 )
 
 
-def ladder_rows(ladder: Any) -> list[list[str]]:
+def ladder_rows(ladder: Ladder) -> list[list[str]]:
     """The rungs of a ladder as table cells, lowest first, in `LADDER_HEADER` order."""
     return [
         [
@@ -185,9 +173,9 @@ def ladder_rows(ladder: Any) -> list[list[str]]:
             r.id,
             r.label,
             f"{r.quality_mean:.1f} ± {r.quality_sd:.1f}",
-            _percent(r.resolve_prob),
-            _percent(r.quick_resolve_prob),
-            f"{r.cost_per_customer:.2f}",
+            share(r.resolve_prob),
+            share(r.quick_resolve_prob),
+            money(r.cost_per_customer),
             str(r.sustain_months),
             formatting.money(r.investment),
         ]
@@ -416,7 +404,7 @@ def _execute(
     except FileNotFoundError as err:
         raise CliError(str(err)) from None
     except OSError as err:
-        reason = err.strerror or err
+        reason = err.strerror or str(err)
         if args.scheduler:
             raise CliError(f"cannot use dask scheduler {args.scheduler}: {reason}") from None
         message = f"cannot use the results folder {out}: {reason}" if out else reason
@@ -428,7 +416,7 @@ def _execute(
         raise CliError(message) from None
 
 
-def _report(result: Any, started: float, *, by_point: bool) -> int:
+def _report(result: SweepResult, started: float, *, by_point: bool) -> int:
     """Print the end-of-run table and where the results are; return the exit status."""
     m = result.manifest
     counts = result.counts
@@ -569,7 +557,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     return _report(result, started, by_point=True)
 
 
-def _draw(result: Any) -> None:
+def _draw(result: Results) -> None:
     """The figures and the report of a finished run or sweep (`sim.report.write_report`).
 
     A drawing failure is reported but does not change the runs' outcome: the data are written,
@@ -594,7 +582,7 @@ def _draw(result: Any) -> None:
 FINAL_ROWS = 60  # rows of the end-of-run table printed; the rest are in summary.csv
 
 
-def _format_final(table: Any, keys: Sequence[str] = ()) -> str:
+def _format_final(table: pd.DataFrame, keys: Sequence[str] = ()) -> str:
     """The end-of-run table (`sim.summary.final_table`) as text, one row per point and firm."""
     month = int(table["month"].iloc[0]) if len(table) else 0
     header = (
@@ -610,10 +598,10 @@ def _format_final(table: Any, keys: Sequence[str] = ()) -> str:
         [
             *(str(row[k]) for k in keys),
             str(row["firm"]),
-            _number(row["customers"]),
-            _percent(row["retention_rate"], 1),
-            _number(row["revenue"], 0),
-            _number(row["clv_per_initial_customer"], 2),
+            count(row["customers"]),
+            share(row["retention_rate"], 1),
+            money(row["revenue"]),
+            money(row["clv_per_initial_customer"]),
         ]
         for _, row in shown.iterrows()
     ]

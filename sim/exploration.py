@@ -5,13 +5,13 @@ agents, a schedule entry) does best across *futures*: draws of the *uncertaintie
 does not control: ``referrals.refer_prob``, ``customers.tolerance``, ...). It is a sweep whose
 points are (future, lever value) pairs, so it runs on the sweep machinery unchanged (executors,
 the crash-safe results folder, resume, progress): `Exploration` offers what `sim.sweep.Plan`
-asks of a `sim.scenario.Sweep` (``design``, ``keys``, ``samples``, ``points``, ``scenario_at``,
+asks of a `sim.design.Sweep` (``design``, ``keys``, ``samples``, ``points``,
 ``to_dict``, ``base``) and, in addition, the run seeds (`Exploration.run_seeds`).
 
 Designs come from SALib and scipy, never hand-written: ``"sobol"`` (Saltelli's extension of the
 Sobol sequence, `SALib.sample.sobol.sample`, without second-order terms: N x (D + 2) futures),
 ``"morris"`` (`SALib.sample.morris.sample`: N trajectories, N x (D + 1) futures) and
-``"latin_hypercube"`` (the sweeps' own `sim.scenario.latin_hypercube_unit`). Each design draws a
+``"latin_hypercube"`` (the sweeps' own `sim.design.latin_hypercube_unit`). Each design draws a
 unit sample; a ``[low, high]`` range maps it linearly (SALib's own scaling; two whole numbers give
 whole numbers, as in a Latin hypercube sweep), a table ``{distribution = "triang", c = 0.5,
 loc = 0.8, scale = 1.2}`` through the inverse distribution function of that `scipy.stats`
@@ -38,15 +38,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sim.scenario import (
-    UNSWEEPABLE,
-    Scenario,
-    ScenarioError,
-    latin_hypercube_unit,
-    load_scenario,
-    scale_unit,
-    spawn_seeds,
-)
+from sim.design import latin_hypercube_unit, scale_unit, spawn_seeds
+from sim.scenario import UNSWEEPABLE, ScenarioError, load_scenario
 
 DESIGNS = ("sobol", "morris", "latin_hypercube")
 OUTCOMES = (
@@ -245,11 +238,6 @@ class Exploration:
         flat = spawn_seeds(self.seed, n_futures * replicates)
         per_future = [flat[f * replicates : (f + 1) * replicates] for f in range(n_futures)]
         return [list(s) for s in per_future for _ in self.policies()]
-
-    def scenario_at(self, values: Mapping[str, Any], parent: Scenario) -> Scenario:
-        """The validated scenario of one point (no exploration); raises ScenarioError."""
-        point = load_scenario(self.base or {}, overrides=values, source_name=parent.source)
-        return dataclasses.replace(point, name=parent.name, source=parent.source)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``[explore]`` table that `load_scenario` reads back into this exploration."""

@@ -82,8 +82,8 @@ class Firms:
         self.multi_department = depts > 1
         self.monthly_fee = np.array([f.monthly_fee for f in self.specs])
         rungs = self.ladder.rungs
-        self._rung_mean = np.array([r.quality_mean for r in rungs], dtype=quality_dtype)
-        self._rung_sd = np.array([r.quality_sd for r in rungs], dtype=quality_dtype)
+        self._rung_mean: np.ndarray = np.array([r.quality_mean for r in rungs], dtype=quality_dtype)
+        self._rung_sd: np.ndarray = np.array([r.quality_sd for r in rungs], dtype=quality_dtype)
         self._rung_resolve = np.array([r.resolve_prob for r in rungs])
         self._rung_quick = np.array([r.quick_resolve_prob for r in rungs])
         self._rung_cost = np.array([r.cost_per_customer for r in rungs])

@@ -10,13 +10,16 @@ What does not live here: deciding which numbers to show (`summary.py`, `report.p
 from __future__ import annotations
 
 import math
+from numbers import Real
+from typing import TypeGuard
 
 MISSING = "-"
 _UNITS = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k"))
 
 
-def _finite(value: float | None) -> bool:
-    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+def _finite(value: object) -> TypeGuard[float]:
+    """A finite real number (Python or numpy, not a bool)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def money(value: float | None, digits: int = 3) -> str:

@@ -5,13 +5,14 @@ service level lives on its rung: the quality customers experience (0-10 scale), 
 are resolved, what a customer-month of service costs, and how many months a firm must deliver the
 rung before the market recognises it, and what it costs once to reach it. Nothing here runs a model or reads a file.
 
-The `five` ladder is the one in MODEL.md. The `six` and `three` ladders follow the same spirit
+The `five` ladder is the one of the model's specification (docs/model.md section 2.3). The `six` and `three` ladders follow the same spirit
 (quality rising, variability falling, recovery improving, cost rising steeply and recognition taking
 longer at the top); their values are this project's choice and are documented in docs/model.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RUNG_FIELDS = (
@@ -78,6 +79,9 @@ class Ladder:
 
     def __getitem__(self, index: int) -> Rung:
         return self.rungs[index]
+
+    def __iter__(self) -> Iterator[Rung]:
+        return iter(self.rungs)
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 Engines only count. Each month they fill a `Tallies` through one call, `Tallies.record_month`
 (people counted per firm, the firms' state from `sim.firms.Firms`, and the market's stocks), plus
 the month's figures of each contact centre (`Tallies.record_queue`); `build_frame`
-then turns the whole run's tallies into the MODEL.md frame in one vectorised pass, using
+then turns the whole run's tallies into the frame of docs/model.md section 7.9 in one vectorised pass, using
 `METRICS`, the single declared list of reported columns and how each is computed.
 Adding a metric is one line in `METRICS` (and, if it needs a new count, one name in
 `FIRM_COUNTS`).
@@ -123,6 +123,9 @@ class _Columns:
     def __init__(self, flat: dict[str, np.ndarray]):
         self.__dict__.update(flat)
 
+    def __getattr__(self, name: str) -> np.ndarray:  # only reached for a name not in the tallies
+        raise AttributeError(f"no tallied column {name!r}")
+
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     out = np.full(num.shape, np.nan)
@@ -190,7 +193,7 @@ def _cumulative(values: np.ndarray, n_firms: int) -> np.ndarray:
 
 
 def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
-    """The MODEL.md frame (one row per month and firm, month 0 first) from a run's tallies.
+    """The frame of docs/model.md section 7.9 (one row per month and firm, month 0 first) from a run's tallies.
 
     Flows of month 0 are zero by construction (engines count nothing there), so revenue, costs and
     profit are zero and the cumulative columns start at zero.

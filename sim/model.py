@@ -1,12 +1,14 @@
 """`RetentionModel`: the readable agent engine, one `mesa.Agent` per person and per firm.
 
-`step()` is one month of MODEL.md, in its order, with a synchronous update: every decision of the
-month is taken from the state at its start (phase 1: decide), and every change (joins, leaves,
-closures, returns, expectations, reputation) is applied at its end (phase 2: apply). Within phase
-1, steps 1, 2 and 3 each run over everyone before the next begins: a contact centre's queue
-depends on all of the month's calls, and late calls and stock-outs are drawn in a fixed place for
-every interaction (docs/model.md D33). The formulas are in `rules.py`, per-agent behaviour in
-`agents.py`, the reported columns in `metrics.py`.
+`step()` is one month of docs/model.md (section 3) as a list of named phases, in its order and
+with the same names as in the population engine (`sim.population.PopulationModel.step`):
+`_delivery`, `_contact_and_experience`, `_churn`, `_referrals`, `_expectations`, `_acquisition`,
+`_leavers` decide from the state at the start of the month; `_apply` and `_reputation` change it
+at its end (the synchronous update); `_accounts` records the month. Each phase runs over everyone
+before the next begins: a contact centre's queue depends on all of the month's calls, and late
+calls and stock-outs are drawn in a fixed place for every interaction (docs/model.md D33). The
+formulas are in `rules.py`, per-agent behaviour in `agents.py`, the firms' bookkeeping in
+`firms.py`, the reported columns in `metrics.py`.
 
 Random numbers come from the model's own `random.Random` (Mesa's ``model.random``, seeded from the
 run seed); nothing global is touched. Use `sim.simulate` to run it; `RetentionModel` is public for
@@ -89,7 +91,7 @@ def _run_seed(seed: Any, rng: Any) -> int:
     if (
         isinstance(value, numbers.Integral)
         and not isinstance(value, bool | np.bool_)
-        and value >= 0
+        and int(value) >= 0
     ):
         return int(value)
     raise ValueError(f"seed must be a non-negative integer, got {value!r}")
@@ -262,6 +264,7 @@ class RetentionModel(mesa.Model):
                 month.prospects.append(person)
             if person.status != rules.CUSTOMER:
                 continue
+            assert person.firm is not None  # a customer has a firm
             month.customers.append(person)
             month.start_customers[person.firm.index] += 1
             if rnd.random() < contact_prob:
@@ -281,6 +284,7 @@ class RetentionModel(mesa.Model):
         delighted: list[Person] = []  # delighted customers who stay
         leavers = month.leavers
         for person, rung, quality, outcome, stockout in month.experiences:
+            assert person.firm is not None
             f = person.firm.index
             counts["stockouts"][f] += stockout
             leaves = False
@@ -301,6 +305,7 @@ class RetentionModel(mesa.Model):
         left_bad = {id(p) for p, _ in leavers}
         for person in month.customers:
             if id(person) not in left_bad and rnd.random() < person.attrition:
+                assert person.firm is not None
                 counts["left_attrition"][person.firm.index] += 1
                 leavers.append((person, False))
         leaving = {id(p) for p, _ in leavers}
@@ -318,6 +323,7 @@ class RetentionModel(mesa.Model):
             if target is None:
                 continue
             f = person.firm
+            assert f is not None
             month.counts["referrals_made"][f.index] += 1
             if (
                 target.status == rules.PROSPECT
@@ -328,6 +334,7 @@ class RetentionModel(mesa.Model):
         if refs.negative_reach > 0 and refs.negative_months > 0:
             for person, after_bad in month.leavers:
                 if after_bad:
+                    assert person.firm is not None
                     for told in self._told(person, refs.negative_reach):
                         if told.status == rules.PROSPECT:
                             month.closures.append((told, person.firm.index))
@@ -346,7 +353,8 @@ class RetentionModel(mesa.Model):
             references = self.firms.references(self.scenario.market.standard).tolist()
             nf = len(self.firm_agents)
             for person in self.reachable:
-                s = references[person.firm.index if person.status == rules.CUSTOMER else nf]
+                firm = person.firm  # None unless a customer
+                s = references[nf if firm is None else firm.index]
                 person.expectation = rules.move_toward(person.expectation, s, cust.market_pull)
 
     def _acquisition(self, month: _Month) -> None:
@@ -365,6 +373,7 @@ class RetentionModel(mesa.Model):
         switch_prob = self.scenario.churn.switch_prob
         for person, _ in month.leavers:
             old = person.firm
+            assert old is not None
             if switch_prob > 0 and self.random.random() < switch_prob:
                 firm = self._choose_firm(person, month.recognised, old, month.t)
                 if firm is not None:
@@ -479,6 +488,7 @@ class RetentionModel(mesa.Model):
         stocks = {rules.PROSPECT: 0, rules.AWAY: 0}
         for person in self.reachable:
             if person.status == rules.CUSTOMER:
+                assert person.firm is not None
                 f = person.firm.index
                 customers[f] += 1
                 cohort[f] += person.cohort
@@ -504,7 +514,7 @@ class RetentionModel(mesa.Model):
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
-        """Run every month and return the MODEL.md frame."""
+        """Run every month and return the frame (docs/model.md section 7.9)."""
         for _ in range(self.scenario.months):
             self.step()
         return self.frame()

@@ -8,6 +8,7 @@ seed. Nothing here draws referrals; engines do that.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
@@ -21,7 +22,7 @@ def network_seed(run_seed: int) -> int:
     return int(np.random.SeedSequence([run_seed, NETWORK_STREAM]).generate_state(1)[0])
 
 
-def build_network(spec: Any, size: int, run_seed: int) -> nx.Graph | None:
+def build_network(spec: str | Mapping[str, Any], size: int, run_seed: int) -> nx.Graph | None:
     """The market's graph over people 0..size-1, or None for a well-mixed market.
 
     Args:
@@ -30,7 +31,7 @@ def build_network(spec: Any, size: int, run_seed: int) -> nx.Graph | None:
         size: number of people.
         run_seed: the run's seed.
     """
-    if spec == "well_mixed":
+    if isinstance(spec, str):  # the loader allows only "well_mixed"
         return None
     seed = network_seed(run_seed)
     gen = spec["generator"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Protocol, overload
+from typing import Protocol, SupportsIndex, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -54,7 +54,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _check_agents(agents: object) -> int:
-    if isinstance(agents, bool):
+    if isinstance(agents, bool) or not isinstance(agents, SupportsIndex):
         raise ValueError(f"agents must be a positive integer (1, 2, ...); got {agents!r}")
     try:
         n = operator.index(agents)  # int or numpy integer; refuses 13.0 and 13.5
@@ -249,11 +249,16 @@ def agents_needed(
 class QueueSpec(Protocol):
     """What `queue_month` reads of a contact centre (`sim.scenario.ContactCentre` has it)."""
 
-    agents: int
-    aht_seconds: float
-    target_seconds: float
-    open_hours_per_month: float
-    patience_seconds: float
+    @property
+    def agents(self) -> int: ...
+    @property
+    def aht_seconds(self) -> float: ...
+    @property
+    def target_seconds(self) -> float: ...
+    @property
+    def open_hours_per_month(self) -> float: ...
+    @property
+    def patience_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -42,16 +42,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.formatting import money_alike
+from sim.formatting import count, money, money_alike, share
 from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER, RUNG_FIELDS, Ladder, Rung
 from sim.rules import monthly_rate
 from sim.summary import (
@@ -65,6 +67,9 @@ from sim.summary import (
     rung_table,
     swept_keys,
 )
+
+if TYPE_CHECKING:
+    from sim.store import Results
 
 # Okabe & Ito (2008) colour-blind-safe palette, black last.
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
@@ -83,8 +88,12 @@ def _style(i: int) -> dict:
     }
 
 
-def _thousands(value: float, _pos: int) -> str:
-    return f"{value:,.0f}"
+def _count_tick(value: float, _pos: int | None = None) -> str:
+    return count(value)
+
+
+def _money_tick(value: float, _pos: int | None = None) -> str:
+    return money(value)
 
 
 def _one_point(timeseries: pd.DataFrame) -> None:
@@ -136,7 +145,7 @@ def _panel(
     ax.set_xlabel("month", fontsize=FONT_SIZE)
     ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
     ax.tick_params(labelsize=FONT_SIZE - 2)
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.yaxis.set_major_formatter(FuncFormatter(_count_tick))
     ax.set_xlim(first_step, span)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
@@ -293,41 +302,23 @@ def outcome_label(name: str, horizon: int) -> tuple[str, str, str]:
     return (*titles[name], MONEY)
 
 
-def _money(value: float, _pos: int | None = None) -> str:
-    size = abs(value)
-    if size >= 1e6:
-        return f"{value / 1e6:,.2f}".rstrip("0").rstrip(".") + "M"
-    if size >= 1e4:
-        return f"{value / 1e3:,.0f}k"
-    return f"{value:,.0f}"
-
-
 def format_value(value: float, kind: str, share_digits: int = 0) -> str:
-    """A number as the figures write it: 45%, 1.25M, 12k, 1,234 (shares to ``share_digits``)."""
-    if value is None or not np.isfinite(value):
-        return "-"
+    """A number of the given kind as `sim.formatting` writes it: 45% (shares to
+    ``share_digits`` decimals), 1.25M (money), 1,234 (counts)."""
     if kind == SHARE:
-        return f"{100 * value:.{share_digits}f}%"
+        return share(value, share_digits)
     if kind == MONEY:
-        return _money(value)
-    return f"{value:,.0f}"
+        return money(value)
+    return count(value)
 
 
-def _money_tick(value: float, _pos: int | None = None) -> str:
-    if abs(value) >= 1e6:
-        return _money(value)
-    if abs(value) >= 1e3:
-        return f"{value / 1e3:,.3g}k"
-    return f"{value:,.0f}"
-
-
-def _format_axis(axis: Any, kind: str) -> None:
+def _format_axis(axis: Axis, kind: str) -> None:
     if kind == SHARE:
         axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     elif kind == MONEY:
         axis.set_major_formatter(FuncFormatter(_money_tick))
     else:
-        axis.set_major_formatter(FuncFormatter(_thousands))
+        axis.set_major_formatter(FuncFormatter(_count_tick))
 
 
 def value_text(value: Any) -> str:
@@ -387,7 +378,7 @@ def ladder_of(
         return None
     columns = [c for c in ("delivered_rung", "recognised_rung") if c in timeseries.columns]
     columns += [k for k in swept_keys(timeseries) if RUNG_KEY.match(k)]
-    ids = set()
+    ids: set[str] = set()
     for c in columns:
         ids.update(str(v) for v in pd.unique(timeseries[c]))
     names = [DEFAULT_LADDER, *(n for n in BUILTIN_LADDERS if n != DEFAULT_LADDER)]
@@ -431,7 +422,7 @@ def finance_of(
     return fees, float(ratio) if np.isfinite(ratio) else 0.01
 
 
-def runs_note(results: Any) -> str | None:
+def runs_note(results: Results) -> str | None:
     """``"3 of 40 runs failed and are missing"`` for a results folder with missing runs, else None.
 
     Args:
@@ -564,7 +555,7 @@ def _firm_order(
         ids = pd.unique(start.loc[start["firm"] == firm, "delivered_rung"]) if len(start) else []
         rung[firm] = str(ids[0]) if len(ids) == 1 else None
     if ladder is not None and all(r in ladder.ids for r in rung.values() if r is not None):
-        firms.sort(key=lambda f: ladder.index(rung[f]) if rung[f] is not None else len(ladder))
+        firms.sort(key=lambda f: len(ladder) if (r := rung[f]) is None else ladder.index(r))
     labels, positions = [], []
     for firm in firms:
         r = rung[firm]
@@ -702,7 +693,7 @@ def _lines(
     return handles
 
 
-def _dress(ax: Any, title: str, ylabel: str, kind: str, xlabel: str | None = "month") -> None:
+def _dress(ax: Axes, title: str, ylabel: str, kind: str, xlabel: str | None = "month") -> None:
     ax.set_title(title, fontsize=FONT_SIZE + 1)
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
@@ -1157,7 +1148,7 @@ def customer_flows(
     one a handful); each panel's top edge has its series' colour.
 
     Args:
-        timeseries: monthly rows (the flow columns of MODEL.md).
+        timeseries: monthly rows (the flow columns of docs/model.md section 7.9).
         grouping, manifest, by, note: as for `retention_curves`.
     """
     g = grouping or grouping_for(timeseries, manifest, by)
@@ -1203,7 +1194,7 @@ def customer_flows(
         ax.spines["top"].set_color(g.style(value)["color"])
         ax.spines["top"].set_linewidth(6)
         ax.tick_params(labelsize=FONT_SIZE - 2)
-        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(_count_tick))
         ax.grid(True, alpha=0.3)
         ax.set_xlim(1, span)
         if i % cols == 0:
@@ -1211,7 +1202,7 @@ def customer_flows(
         if i >= n - cols:
             ax.set_xlabel("month", fontsize=FONT_SIZE)
             ax.xaxis.set_tick_params(labelbottom=True)
-    handles = [
+    handles: list[Patch | Line2D] = [
         Patch(facecolor=colour, hatch=hatch, edgecolor="white", label=label, alpha=0.85)
         for _, label, colour, hatch in (*inflows, *outflows)
     ]
@@ -1346,7 +1337,7 @@ def outcome_scatter(
 
 
 def figures_for(
-    results: Any,
+    results: Results,
     *,
     by: str | None = None,
     metrics: Sequence[str] | None = None,

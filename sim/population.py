@@ -1,4 +1,4 @@
-"""The population engine: MODEL.md's month over numpy arrays, for sweeps and big markets.
+"""The population engine: the month of docs/model.md over numpy arrays, for sweeps and big markets.
 
 One array per state variable, one element per person, each with a dtype chosen for size: status
 (int8), firm (int8, or int16 beyond 126 firms; ``n_firms`` means "none"), expectation (float32),
@@ -12,13 +12,16 @@ several operations over the same people (step 2's quality and outcome, the marke
 end-of-month counts over the whole market), one compiled loop does them together
 (`sim.kernels`), without the temporaries.
 
-The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision: the
-same synchronous month (decide from the state at the start of the month, apply every change at its
+The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision, and
+its `step()` is the same list of named phases (`_delivery`, `_contact_and_experience`, `_churn`,
+`_referrals`, `_expectations`, `_acquisition`, `_leavers`, `_apply`, `_reputation`, `_accounts`;
+docs/model.md section 3): the same synchronous month (decide from the state at the start of the month, apply every change at its
 end), the same referral and word-of-mouth targets, the same conflict rule, the same reference
 quality, choice and timing, and the same operational step 2 (each contact centre's month from its
 calls, `sim.operations.queue_month`; one uniform per interaction for a late call and one for a
 stock-out, drawn only when some firm has a contact centre or an inventory, so that other scenarios
-draw exactly as before). The formulas come from `sim.rules`; the counting and the frame from
+draw exactly as before). The formulas come from `sim.rules`; the firms' delivery, queues and
+reputation from `sim.firms` (shared with the agent engine); the counting and the frame from
 `sim.metrics`. It draws its random numbers differently (numpy ``Generator`` from the run seed,
 vectorised), so the two engines agree in distribution, not number for number: the docking tests
 (`tests/test_docking.py`) check that.
@@ -53,7 +56,7 @@ def run_population(scenario: Scenario, seed: int) -> pd.DataFrame:
         seed: the run seed (non-negative integer); the same seed gives an identical frame.
 
     Returns:
-        The MODEL.md frame: one row per (month, firm) from month 0, columns `sim.metrics.COLUMNS`.
+        The frame (docs/model.md section 7.9): one row per (month, firm) from month 0, columns `sim.metrics.COLUMNS`.
     """
     return PopulationModel(scenario, seed).run()
 
@@ -551,8 +554,7 @@ class PopulationModel:
             The outcome of each interaction, ``BAD`` where it was late or met a stock-out.
         """
         firms = self.firms
-        late: np.ndarray | bool = False
-        stockout: np.ndarray | bool = False
+        late = stockout = np.zeros(firm_of.size, dtype=bool)
         if firms.has_centre.any():
             firms.open_queues(t, counts["interactions"], self.tallies)
             late = self._uniform_where(firms.has_centre, firm_of) < firms.late_prob[firm_of]
@@ -594,6 +596,7 @@ class PopulationModel:
             stay = np.asarray(churn.tarp_stay)[rules.tarp_case(complained, resolved, quick)]
             leaves = self.rng.random(n) >= stay
         else:
+            assert self.bad_months is not None  # kept under the strikes rule
             history = self.bad_months[people]
             recent = rules.in_window(history, t, churn.window_months).sum(axis=1)
             leaves = rules.strikes_reached(1 + recent, churn.strikes)
@@ -641,6 +644,7 @@ class PopulationModel:
         return self.reachable[rank + (rank >= own)].astype(np.int64)
 
     def _not_gone_degree(self, people: np.ndarray) -> np.ndarray:
+        assert self.indptr is not None  # a network market
         lo, hi = self.indptr[people], self.indptr[people + 1]
         if self.reachable is None:
             return hi - lo
@@ -658,6 +662,7 @@ class PopulationModel:
 
     def _neighbour(self, people: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """The ``rank``-th (0-based, ascending) not-gone neighbour of each person."""
+        assert self.indptr is not None  # a network market
         lo = self.indptr[people]
         if self.reachable is None:
             return self.neighbours[lo + rank].astype(np.int64)
@@ -721,7 +726,7 @@ class PopulationModel:
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:
-        """Run every remaining month and return the MODEL.md frame."""
+        """Run every remaining month and return the frame (docs/model.md section 7.9)."""
         while self.steps < self.scenario.months:
             self.step()
         return self.frame()

@@ -18,7 +18,9 @@ every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG 
   style sheet is inline, so it opens anywhere with nothing fetched.
 
 Both are built from one list of blocks (headings, paragraphs, tables, figures, code), rendered
-twice, so they cannot drift apart. Files are written atomically (temporary file, then rename).
+twice, so they cannot drift apart. Numbers are written by `sim.formatting` (money to three
+significant figures: 1.25M, 30.2k). Files are written with `sim.store.write_bytes_atomic`
+(a temporary file synced to disk, then a rename).
 
 What does not live here: the statistics (`summary.py`), drawing (`plots.py`), reading the
 folder (`store.py`), the command line (`cli.py`).
@@ -29,9 +31,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +39,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sim import formatting, plots
-from sim.formatting import interval
+from sim.formatting import interval, money
+from sim.store import FIGURES, Results, write_bytes_atomic
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
@@ -58,7 +60,6 @@ from sim.summary import (
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-FIGURES = "figures"
 FORMATS = ("png", "svg")
 DPI = 150
 MAX_PIXELS = (1920, 1200)  # no figure larger than a projector's screen (width, height)
@@ -213,21 +214,7 @@ def to_html(blocks: Sequence[Block], images: Mapping[str, bytes], title: str) ->
 # Files.
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; these are for sharing
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def figure_bytes(figure: Any, fmt: str, dpi: int | None = None) -> bytes:
+def figure_bytes(figure: Figure, fmt: str, dpi: int | None = None) -> bytes:
     """A matplotlib Figure rendered to PNG or SVG bytes (Agg, no pyplot); default dpi `DPI`,
     lowered if need be so that a PNG fits `MAX_PIXELS` (a projector's screen)."""
     width, height = figure.get_size_inches()
@@ -251,7 +238,7 @@ def save_figures(
         written[name] = {}
         for fmt in formats:
             data = figure_bytes(figure, fmt)
-            _write_atomic(folder / f"{name}.{fmt}", data)
+            write_bytes_atomic(folder / f"{name}.{fmt}", data)
             written[name][fmt] = data
     return written
 
@@ -353,19 +340,14 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
     return Table(("setting", "value"), tuple(rows))
 
 
-def _number(value: float, kind: str) -> str:
-    if kind == plots.SHARE:
-        return f"{100 * value:.1f}%"
-    return f"{value:,.0f}"
-
-
 def _pm(mean: float, low: float, high: float, kind: str) -> str:
-    """``mean ± half-width`` in the table's format: shares to 0.1 %, the rest to units."""
+    """``mean ± half-width`` as `sim.formatting` writes them: shares to 0.1 %, money to three
+    significant figures, counts to units."""
     if mean is None or not np.isfinite(mean):
         return "-"
-    text = _number(mean, kind)
+    text = plots.format_value(mean, kind, share_digits=1)
     if np.isfinite(high):
-        text += f" ± {_number(high - mean, kind)}"
+        text += f" ± {plots.format_value(high - mean, kind, share_digits=1)}"
     return text
 
 
@@ -818,7 +800,7 @@ def _contact_centre_blocks(
                 if rows["mean_wait_seconds"].notna().any()
                 else "-",
                 f"{unstable.mean():.1f}",
-                f"{rows['staffing_cost'].mean():,.0f}",
+                money(rows["staffing_cost"].mean()),
             )
         )
     return [
@@ -897,7 +879,7 @@ def _caption(name: str, g: plots.Grouping, metric_titles: Mapping[str, str]) -> 
 
 
 def report_blocks(
-    results: Any,
+    results: Results,
     figure_names: Sequence[str],
     *,
     by: str | None = None,
@@ -1048,7 +1030,7 @@ def _json(data: Any) -> str:
 
 
 def write_report(
-    results: Any,
+    results: Results,
     *,
     by: str | None = None,
     metrics: Sequence[str] | None = None,
@@ -1081,9 +1063,9 @@ def write_report(
     written = save_figures(figures, folder / FIGURES)
     paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     title = next((b.text for b in blocks if isinstance(b, Heading)), "results")
-    _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
     images = {name: data["png"] for name, data in written.items()}
-    _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
     return [*paths, folder / REPORT_MD, folder / REPORT_HTML]
 
 
@@ -1326,8 +1308,8 @@ def write_explore_report(
     written = save_figures(figures, folder / FIGURES)
     blocks = explore_blocks(folder, analysis, manifest, list(figures))
     title = next((b.text for b in blocks if isinstance(b, Heading)), "exploration")
-    _write_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
     images = {name: data["png"] for name, data in written.items()}
-    _write_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
+    write_bytes_atomic(folder / REPORT_HTML, to_html(blocks, images, title).encode("utf-8"))
     paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     return [*paths, folder / REPORT_MD, folder / REPORT_HTML]

@@ -1,4 +1,4 @@
-"""The monthly rules of MODEL.md as small pure functions.
+"""The monthly rules of docs/model.md (sections 3 and 7) as small pure functions.
 
 Every function here is written with arithmetic and comparison operators only, so the same function
 serves a Python float in the agent engine and a numpy array in the population engine: one source of
@@ -22,11 +22,14 @@ from __future__ import annotations
 import math
 from typing import TypeVar
 
-T = TypeVar("T")  # float, int, bool or a numpy array of them
+import numpy as np
+
+# A Python number (int and bool are accepted as float) or a numpy array of them; a rule returns
+# the same kind it is given.
+T = TypeVar("T", float, np.ndarray)
 
 BAD, MET, DELIGHTED = 0, 1, 2
 CUSTOMER, PROSPECT, AWAY, GONE = 0, 1, 2, 3
-STATUS_NAMES = {CUSTOMER: "customer", PROSPECT: "prospect", AWAY: "away", GONE: "gone"}
 
 
 def experience_outcome(quality: T, expectation: T, tolerance: float) -> T:
@@ -87,7 +90,7 @@ def choice_weight(rung_index: T, rung_weight: float) -> T:
     return math.e ** (rung_weight * rung_index)
 
 
-def recognised_after(recognised: int, delivered: int, next_streak: int, next_sustain: int) -> int:
+def recognised_after(recognised: T, delivered: T, next_streak: T, next_sustain: T) -> T:
     """Step 8: the recognised rung at the end of a month.
 
     Drops to the delivered rung at once when delivery falls below it; otherwise rises one rung

@@ -1,9 +1,9 @@
 """Running the model once: `simulate`, and the seeds and ids of a sweep's runs.
 
-A run is a plain function of a validated scenario and an integer seed, returning the MODEL.md
-frame; the CLI, notebooks, the app, sweeps and tests all call `simulate`. Also here: the run seeds
-of a scenario (`replicate_seeds`, spawned in a fixed (point, replicate) order), run ids
-(`run_id`), and `simulate_replicates`, a scenario's replicates run in turn (for notebooks).
+A run is a plain function of a validated scenario and an integer seed, returning the frame of
+docs/model.md section 7.9; the CLI, notebooks, the app, sweeps and tests all call `simulate`.
+Also here: run ids (`run_id`) and `simulate_replicates`, a scenario's replicates run in turn (for
+notebooks), with the run seeds of `sim.design.replicate_seeds`.
 
 What does not live here: running many runs (`sweep.py`: executors, batching, resume), writing
 files (`store.py`), drawing figures (`plots.py`).
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.scenario import ENGINES, Scenario, load_scenario, spawn_seeds
+from sim.design import replicate_seeds
+from sim.scenario import ENGINES, Scenario, load_scenario
 
 
 def engine_function(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
@@ -100,7 +101,7 @@ def point_scenario(scenario: Scenario, point: int | None) -> Scenario:
         raise ValueError(f"point must be an integer, got {point!r}")
     if not 0 <= point < len(points):
         raise ValueError(f"point={point}: {scenario.name} has points 0 to {len(points) - 1}")
-    return scenario.sweep.scenario_at(points[point], scenario)
+    return scenario.at_point(points[int(point)])
 
 
 def simulate_replicates(
@@ -138,26 +139,6 @@ def simulate_replicates(
         ],
         ignore_index=True,
     )
-
-
-def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
-    """Run seeds per (point, replicate): ``seeds[point][replicate]``.
-
-    By default (common random numbers, docs/model.md D70) replicate r of every point gets the
-    same seed, the r-th spawned from ``scenario.seed``, so two points are compared on the same
-    random draws. With ``[sweep] seeds = "independent"`` the seeds are spawned in (point,
-    replicate) order, one per run. Point 0's seeds are the same either way. An exploration's
-    (``[explore]``) are each future's, shared by its lever values (`Exploration.run_seeds`).
-    """
-    r = scenario.replicates
-    explored = getattr(scenario.sweep, "run_seeds", None)
-    if explored is not None:
-        return explored(r)[:n_points]
-    if scenario.sweep is None or scenario.sweep.seeds == "common":
-        common = spawn_seeds(scenario.seed, r)
-        return [list(common) for _ in range(n_points)]
-    flat = spawn_seeds(scenario.seed, n_points * r)
-    return [flat[p * r : (p + 1) * r] for p in range(n_points)]
 
 
 def run_id(point: int, replicate: int) -> str:

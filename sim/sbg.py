@@ -142,5 +142,6 @@ def fit_sbg(months: np.ndarray, active: np.ndarray, period_months: int | None = 
         result = minimize(negative, np.array(start), method="L-BFGS-B", bounds=[(-12, 12)] * 2)
         if best is None or result.fun < best.fun:
             best = result
+    assert best is not None  # three starts were tried
     gamma, delta = (math.exp(v) for v in best.x)
     return SBGFit(gamma, delta, period, -float(best.fun), int(months.size))

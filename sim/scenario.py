@@ -1,4 +1,4 @@
-"""Scenario files -> a validated, frozen `Scenario`; sweep grids; run seeds.
+"""Scenario files -> a validated, frozen `Scenario`.
 
 This is the only place that reads raw user input about the model. `load_scenario` takes a TOML file
 (or a dict of the same shape), applies dotted-key overrides, fills every default, checks every key,
@@ -8,12 +8,13 @@ re-checks raw input.
 
 Also here: a firm's operational sub-tables (``[firms.contact_centre]``, ``[firms.inventory]``,
 checked against `CONTACT_CENTRE_SCHEMA` and `INVENTORY_SCHEMA`; an inventory given by its
-reorder-point policy gets its fill rate from `sim.operations.fill_rate` once, here), the
-`[sweep]` table (full-factorial grid of dotted keys -> lists of values), its expansion into
-validated points, and the spawning of run seeds from the master seed.
+reorder-point policy gets its fill rate from `sim.operations.fill_rate` once, here), the check of
+the ``[sweep]`` table into a `sim.design.Sweep`, and each point's validated scenario
+(`Scenario.at_point`). Each section is an explicit frozen dataclass (`Market`, `Customers`,
+`Churn`, ...) whose fields are exactly its `SCHEMA` keys.
 
-What does not live here: the model's rules (`rules.py`), the ladders' values (`ladder.py`), running
-anything (`runner.py`).
+What does not live here: the sweep designs and run seeds (`design.py`), the model's rules
+(`rules.py`), the ladders' values (`ladder.py`), running anything (`runner.py`).
 """
 
 from __future__ import annotations
@@ -21,16 +22,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import itertools
 import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
-
+from sim.design import SWEEP_DESIGNS, SWEEP_SEEDS, Sweep
 from sim.ladder import (
     BUILTIN_LADDERS,
     DEFAULT_LADDER,
@@ -58,11 +57,6 @@ UNSWEEPABLE = (
     "scenario.name",
     "scenario.description",
 )
-SWEEP_DESIGNS = ("grid", "latin_hypercube")
-# How replicate seeds are shared across a sweep's points (docs/model.md, D70): "common" gives
-# replicate r of every point the same seed (common random numbers, so points are compared on the
-# same random draws); "independent" spawns a fresh seed for every (point, replicate).
-SWEEP_SEEDS = ("common", "independent")
 
 
 class ScenarioError(ValueError):
@@ -75,7 +69,7 @@ class ScenarioError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Value checks. Each returns (ok, converted value) or raises _Bad with what is allowed.
+# Value checks. Each returns the converted value, or raises _Bad saying what is allowed.
 
 
 class _Bad(Exception):
@@ -316,19 +310,126 @@ TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "explore", "calibration")
 # The frozen result.
 
 
-def _section_class(section: str) -> type:
-    cls = dataclasses.make_dataclass(section.capitalize(), list(SCHEMA[section]), frozen=True)
-    cls.__module__ = __name__
-    return cls
+@dataclass(frozen=True)
+class Market:
+    """``[market]``: the people and how they are connected (docs/model.md section 6.2).
+
+    Attributes:
+        size: people in the market (>= 0).
+        initial_customers: customers at month 0 (0..size; default size // 2).
+        standard: quality the market considers normal, 0-10.
+        network: ``"well_mixed"``, or the generator table (``{"generator": ..., ...}``).
+    """
+
+    size: int
+    initial_customers: int
+    standard: float
+    network: str | dict[str, Any]
 
 
-Market = _section_class("market")
-Customers = _section_class("customers")
-Churn = _section_class("churn")
-Referrals = _section_class("referrals")
-Acquisition = _section_class("acquisition")
-Finance = _section_class("finance")
-_SECTION_CLASSES = {
+@dataclass(frozen=True)
+class Customers:
+    """``[customers]``: expectations and how often customers deal with their firm.
+
+    Attributes:
+        expectation_mean: mean initial expectation, 0-10.
+        expectation_sd: sd of the initial expectation (>= 0).
+        tolerance: half-width of the zone of tolerance (>= 0).
+        adapt_rate: lambda, weight of the latest experience, 0-1.
+        market_pull: kappa, pull towards the market reference, 0-1.
+        contact_prob: monthly chance of a service interaction, 0-1.
+    """
+
+    expectation_mean: float
+    expectation_sd: float
+    tolerance: float
+    adapt_rate: float
+    market_pull: float
+    contact_prob: float
+
+
+@dataclass(frozen=True)
+class Churn:
+    """``[churn]``: what a bad experience does, and leaving for other reasons.
+
+    Attributes:
+        rule: ``"fixed"``, ``"tarp"`` or ``"strikes"`` (`CHURN_RULES`).
+        leave_prob: fixed: chance to leave after a bad experience, 0-1.
+        complain_prob: tarp: chance a bad experience is reported, 0-1.
+        tarp_stay: tarp: chance to stay (silent, complained unresolved, resolved slowly,
+            resolved quickly).
+        strikes: strikes: bad experiences that make a customer leave (>= 1).
+        window_months: strikes: months the strikes must fall within (>= 1).
+        base_prob: monthly attrition unrelated to service, 0-1 (the mean of people's own chances).
+        base_polarization: phi in [0, 1): spread of people's own attrition chances (a Beta with
+            mean ``base_prob``; 0: everyone has ``base_prob``).
+        leavers_return_after: months a leaver is away before being a prospect; -1 = never.
+        switch_prob: chance a leaver joins a competitor at once, 0-1.
+    """
+
+    rule: str
+    leave_prob: float
+    complain_prob: float
+    tarp_stay: tuple[float, ...]
+    strikes: int
+    window_months: int
+    base_prob: float
+    base_polarization: float
+    leavers_return_after: int
+    switch_prob: float
+
+
+@dataclass(frozen=True)
+class Referrals:
+    """``[referrals]``: positive and negative word of mouth.
+
+    Attributes:
+        refer_prob: chance a delighted customer refers someone that month, 0-1.
+        conversion: chance a referred prospect joins the referrer's firm, 0-1.
+        negative_reach: people told by a customer leaving unhappy (>= 0).
+        negative_months: months a told prospect is closed to the firm (>= 0).
+    """
+
+    refer_prob: float
+    conversion: float
+    negative_reach: int
+    negative_months: int
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """``[acquisition]``: winning prospects through marketing.
+
+    Attributes:
+        prob: monthly chance a prospect joins some firm through marketing, 0-1.
+        rung_weight: logit weight on the recognised rung index.
+        cost: cost per customer won by marketing (>= 0).
+        outside_rung: rung id of the rest of the market, an option in the acquisition choice
+            (docs/model.md section 7.6), or None (the modelled firms only).
+    """
+
+    prob: float
+    rung_weight: float
+    cost: float
+    outside_rung: str | None
+
+
+@dataclass(frozen=True)
+class Finance:
+    """``[finance]``: discounting.
+
+    Attributes:
+        discount_rate: monthly discount rate (>= 0); derived from ``annual_discount_rate`` when
+            that is given.
+        annual_discount_rate: the annual rate, if the file gave one instead, or None.
+    """
+
+    discount_rate: float
+    annual_discount_rate: float | None
+
+
+# section -> its frozen class; each class's fields are exactly its SCHEMA keys (tested).
+SECTION_CLASSES: dict[str, type] = {
     "market": Market,
     "customers": Customers,
     "churn": Churn,
@@ -429,98 +530,6 @@ class Firm:
 
 
 @dataclass(frozen=True)
-class Sweep:
-    """The points of a sweep: a full-factorial grid, or a Latin hypercube sample.
-
-    ``design = "grid"``: each key takes each of its values (``parameters`` holds the values).
-    ``design = "latin_hypercube"``: ``samples`` points, each key drawn from its ``[low, high]``
-    range (``parameters`` holds the range) by `scipy.stats.qmc.LatinHypercube`, seeded from
-    ``seed`` (the scenario's seed); a range of two whole numbers gives whole numbers.
-
-    ``seeds`` (one of `SWEEP_SEEDS`): ``"common"`` (the default) runs replicate r of every point
-    with the same seed, ``"independent"`` gives every run its own (`sim.runner.replicate_seeds`).
-
-    ``base`` is the scenario document as given (after overrides, before defaults, without the
-    ``[sweep]`` table). Each point is built from it, so a default derived from a swept key (a
-    firm's ``recognised_start``, ``market.initial_customers``) is derived again at every point,
-    exactly as when the point's values are written into the file.
-    """
-
-    TABLE: ClassVar[str] = "sweep"  # the scenario table it is read from and written to
-
-    design: str
-    parameters: tuple[tuple[str, tuple[Any, ...]], ...]
-    samples: int | None = None
-    seed: int = 0
-    seeds: str = "common"
-    base: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in self.parameters)
-
-    def points(self) -> list[dict[str, Any]]:
-        """Every point, in a fixed order: for a grid, first key varying slowest."""
-        if self.design == "latin_hypercube":
-            return self._latin_hypercube()
-        values = [v for _, v in self.parameters]
-        return [dict(zip(self.keys, combo, strict=True)) for combo in itertools.product(*values)]
-
-    def scenario_at(self, values: Mapping[str, Any], parent: Scenario) -> Scenario:
-        """The validated scenario of one point (no sweep); raises ScenarioError.
-
-        Args:
-            values: the point's swept values (dotted keys).
-            parent: the scenario this sweep belongs to (for its name and source).
-        """
-        if self.base is None:
-            return parent.with_values(values)
-        point = load_scenario(self.base, overrides=values, source_name=parent.source)
-        return dataclasses.replace(point, name=parent.name, source=parent.source)
-
-    def _latin_hypercube(self) -> list[dict[str, Any]]:
-        unit = latin_hypercube_unit(len(self.parameters), self.samples or 0, self.seed)
-        points = []
-        for row in unit:
-            point: dict[str, Any] = {}
-            for u, (key, (low, high)) in zip(row, self.parameters, strict=True):
-                point[key] = scale_unit(float(u), low, high)
-            points.append(point)
-        return points
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``[sweep]`` table that `load_scenario` reads back into this sweep."""
-        out: dict[str, Any] = {"design": self.design}
-        if self.samples is not None:
-            out["samples"] = self.samples
-        out["seeds"] = self.seeds
-        out.update({k: list(v) for k, v in self.parameters})
-        return out
-
-
-def latin_hypercube_unit(d: int, n: int, seed: int) -> np.ndarray:
-    """``n`` points of a ``d``-dimensional Latin hypercube on the unit cube
-    (`scipy.stats.qmc.LatinHypercube`), seeded from the scenario's seed."""
-    from scipy.stats import qmc
-
-    # The root SeedSequence itself; run seeds are its spawned children, so they never meet.
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
-    return qmc.LatinHypercube(d=d, rng=rng).random(n)
-
-
-def scale_unit(u: float, low: Any, high: Any) -> Any:
-    """A unit-interval draw as a value of ``[low, high]``: two whole numbers give equal strata
-    over low..high, both included; otherwise a real number, linearly."""
-    if _is_whole_range(low, high):
-        return min(int(low + math.floor(u * (high - low + 1))), high)
-    return float(low + u * (high - low))
-
-
-def _is_whole_range(low: Any, high: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high))
-
-
-@dataclass(frozen=True)
 class Scenario:
     """A validated scenario. Build with `load_scenario`; never mutate (it is frozen).
 
@@ -528,7 +537,7 @@ class Scenario:
         name, description: from ``[scenario]``; name results folders and reports.
         months: the horizon (one step = one month).
         replicates: runs per sweep point.
-        seed: the master seed the run seeds are spawned from (`sim.runner.replicate_seeds`).
+        seed: the master seed the run seeds are spawned from (`sim.design.replicate_seeds`).
         engine: ``"population"`` or ``"agents"``.
         ladder: the service `Ladder`.
         market, customers, churn, referrals, acquisition, finance: the sections, as frozen
@@ -547,12 +556,12 @@ class Scenario:
     seed: int
     engine: str
     ladder: Ladder
-    market: Any
-    customers: Any
-    churn: Any
-    referrals: Any
-    acquisition: Any
-    finance: Any
+    market: Market
+    customers: Customers
+    churn: Churn
+    referrals: Referrals
+    acquisition: Acquisition
+    finance: Finance
     firms: tuple[Firm, ...]
     warmup_months: int = 0
     sweep: Any = None  # a Sweep, or an `sim.exploration.Exploration` ([explore])
@@ -588,7 +597,7 @@ class Scenario:
             out["scenario"]["ladder"] = self.ladder.name
         else:
             out["rungs"] = self.ladder.to_records()
-        for section in _SECTION_CLASSES:
+        for section in SECTION_CLASSES:
             values = dataclasses.asdict(getattr(self, section))
             out[section] = {
                 k: _plain(v)
@@ -613,7 +622,21 @@ class Scenario:
         """The sweep's points as (swept values, validated scenario); one point if no sweep."""
         if self.sweep is None:
             return [({}, self)]
-        return [(values, self.sweep.scenario_at(values, self)) for values in self.sweep.points()]
+        return [(values, self.at_point(values)) for values in self.sweep.points()]
+
+    def at_point(self, values: Mapping[str, Any]) -> Scenario:
+        """The validated scenario of one point of the sweep (no sweep); raises ScenarioError.
+
+        Built from the sweep's ``base`` document (see `sim.design.Sweep`), keeping this
+        scenario's name and source.
+
+        Args:
+            values: the point's swept values (dotted keys).
+        """
+        if self.sweep is None or self.sweep.base is None:
+            return self.with_values(values)
+        point = load_scenario(self.sweep.base, overrides=values, source_name=self.source)
+        return dataclasses.replace(point, name=self.name, source=self.source)
 
 
 def _plain(v: Any) -> Any:
@@ -858,7 +881,7 @@ class _Validator:
             sweep=self.sweep(doc.get("sweep"), doc) if "explore" not in doc else self.explore(doc),
             source=self.source,
             derived=frozenset(derived),
-            **{s: _SECTION_CLASSES[s](**sections[s]) for s in _SECTION_CLASSES},
+            **{s: SECTION_CLASSES[s](**sections[s]) for s in SECTION_CLASSES},
         )
 
     def finance(self, values: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
@@ -886,7 +909,7 @@ class _Validator:
         for i, raw in enumerate(rungs):
             raw = self.table(raw, f"rungs.{i}")
             self.keys(raw, RUNG_FIELDS, f"rungs.{i}.")
-            values = {}
+            values: dict[str, Any] = {}
             for field in RUNG_FIELDS:
                 if field not in raw:
                     if field == "label" and "id" in raw:
@@ -1181,16 +1204,3 @@ class _Validator:
                     self.source, f"sweep ({swept}): {err.key}", err.problem
                 ) from None
         return sweep
-
-
-# --------------------------------------------------------------------------------------------
-# Seeds.
-
-
-def spawn_seeds(root_seed: int, n: int) -> list[int]:
-    """`n` run seeds spawned from `root_seed`, in a fixed order.
-
-    Each is a non-negative 63-bit integer; `simulate(seed=s)` reproduces a run from it alone.
-    """
-    children = np.random.SeedSequence(root_seed).spawn(n)
-    return [int(c.generate_state(1, np.uint64)[0] >> np.uint64(1)) for c in children]

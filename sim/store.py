@@ -6,7 +6,7 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
       manifest.json                  what was run, with what, by whom and how it ended (below)
       runs.parquet                   one row per run: run_id, point, replicate, seed, status,
                                      error, duration_s, then one column per swept key
-      timeseries/part-00000.parquet  monthly rows (MODEL.md columns, with run_id, replicate, seed
+      timeseries/part-00000.parquet  monthly rows (docs/model.md 7.9 columns, with run_id, replicate, seed
       timeseries/part-00001.parquet  and the swept keys), appended in numbered parts
       summary.parquet, summary.csv   per point, firm and month: mean and 95 % CI over replicates
                                      (`sim.summary.replicate_summary`)
@@ -17,7 +17,7 @@ One format serves `retention-sim run` and `retention-sim sweep` (a run is a swee
 `Scenario.to_dict()`), ``scenario_input`` (the scenario document the points are built from: what a
 resume reloads), ``scenario_file``, ``engine``, ``root_seed``, ``design``, ``swept_keys``,
 ``points`` (swept values per point), ``run_seeds`` (``run_seeds[point][replicate]``, as
-`sim.runner.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, missing,
+`sim.design.replicate_seeds`), ``counts`` (points, replicates, runs, done, failed, missing,
 parts), ``versions`` (python, sim, mesa, numpy, pandas, pyarrow, scipy, networkx), ``git``
 (commit and dirty flag of the checkout the package runs from, or null), ``command`` and
 ``argv``, ``cwd``, ``executor``, ``batch_size``, ``resumes`` (one entry per resume),
@@ -80,7 +80,6 @@ SUMMARY = "summary.parquet"
 SUMMARY_CSV = "summary.csv"
 TIMESERIES = "timeseries"
 FIGURES = "figures"
-PART_GLOB = "part-*.parquet"
 PART_RUNS_KEY = b"retention_sim.runs"
 _PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 _TEMP_RE = re.compile(r"^\..+\.tmp$")
@@ -140,16 +139,24 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
         yield tmp
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; results are for sharing
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a UTF-8 text file via a temporary file and a rename."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file via a temporary file beside it, synced to disk, and a rename."""
     with _temporary_beside(Path(path)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a UTF-8 text file via a temporary file and a rename (`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_parquet_atomic(
@@ -527,7 +534,11 @@ class ResultsWriter:
     def next_part_number(self) -> int:
         """One more than the highest completed part (0 for an empty folder)."""
         parts = part_paths(self.path)
-        return int(_PART_RE.match(parts[-1].name).group(1)) + 1 if parts else 0
+        if not parts:
+            return 0
+        last = _PART_RE.match(parts[-1].name)
+        assert last is not None  # part_paths lists only part names
+        return int(last.group(1)) + 1
 
     def write_part(
         self, frame: pd.DataFrame | pa.Table, runs: Sequence[Mapping[str, Any]] | None = None
@@ -586,10 +597,6 @@ class ResultsWriter:
                 if parquet is not None:
                     parquet.close()
 
-    def save_figure(self, figure: Any, name: str, dpi: int = 150) -> Path:
-        """Save a matplotlib Figure as ``figures/<name>.png``; return the path."""
-        return save_figure(self.path, figure, name, dpi)
-
     def finish(self, status: str, **fields: Any) -> None:
         """Record how the run ended (one of `STATUSES`), the end time and any other fields."""
         if status not in STATUSES:
@@ -603,15 +610,6 @@ class ResultsWriter:
             self.manifest["duration_s"] = round((finished - started).total_seconds(), 3)
         self.manifest.update(fields)
         self.write_manifest()
-
-
-def save_figure(path: str | Path, figure: Any, name: str, dpi: int = 150) -> Path:
-    """Save a matplotlib Figure as ``<path>/figures/<name>.png`` (atomically); return its path."""
-    target = Path(path) / FIGURES / f"{name}.png"
-    target.parent.mkdir(exist_ok=True)
-    with _temporary_beside(target) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    return target
 
 
 def runs_frame(records: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -761,7 +759,7 @@ class Results:
         parent = dataclasses.replace(parent, source=self.manifest.get("scenario_file") or "")
         if parent.sweep is None:
             return parent
-        return parent.sweep.scenario_at(parent.sweep.points()[point], parent)
+        return parent.at_point(parent.sweep.points()[point])
 
     def run_record(self, run_id: str) -> pd.Series:
         """One run's row of ``runs.parquet`` (point, replicate, seed, status, swept values).

@@ -263,7 +263,7 @@ def run_outcomes(
 
     Args:
         timeseries: monthly rows of one or more runs (``run_id``, ``firm``, ``step`` and the
-            MODEL.md columns; swept keys and ``replicate`` are carried along).
+            docs/model.md columns; swept keys and ``replicate`` are carried along).
         monthly_fee: each firm's monthly fee, in scenario order (for the CLV).
         discount_rate: monthly discount rate (for the CLV).
         months: months at which to report cohort retention.
@@ -647,7 +647,8 @@ def _contrast(
         and set(x.index) == set(y.index)
         and bool((x["seeds"] == y["seeds"].reindex(x.index)).all())
     )
-    out: dict[str, object] = {"mean": x["value"].mean(), "reference_mean": y["value"].mean()}
+    mean, reference_mean = float(x["value"].mean()), float(y["value"].mean())
+    out: dict[str, object] = {"mean": mean, "reference_mean": reference_mean}
     if same_draws:
         d = x["value"] - y["value"].reindex(x.index)
         n, sd = len(d), d.std(ddof=1)
@@ -657,9 +658,9 @@ def _contrast(
         )
         return out
     n = min(len(x), len(y))
-    out.update(n=n, difference=out["mean"] - out["reference_mean"], test="welch")
+    out.update(n=n, difference=mean - reference_mean, test="welch")
     if n >= 2 and x["value"].std(ddof=1) == 0 and y["value"].std(ddof=1) == 0:
-        diff = out["difference"]  # no spread on either side: the difference is exact
+        diff = mean - reference_mean  # no spread on either side: the difference is exact
         out.update(ci_low=diff, ci_high=diff, df=np.nan)
     elif n >= 2:
         from scipy.stats import ttest_ind
@@ -785,7 +786,6 @@ def compare(
 # Used by the report's "Staffing" section (`sim.report`).
 
 AGENTS_KEY = re.compile(r"^firms\.(\d+)\.contact_centre\.agents$")
-FILL_RATE_KEY = re.compile(r"^firms\.(\d+)\.inventory\.fill_rate$")
 SERVICE_GOAL = 0.80  # the "80" of 80/20: the share of calls to answer within the target time
 
 STAFFING_COLUMNS = (

@@ -7,7 +7,7 @@ How a sweep goes:
 
 1. `Plan`: the scenario's points (`Scenario.points`, each validated when the scenario was loaded)
    and one seed per (point, replicate), spawned from ``scenario.seed``
-   (`sim.runner.replicate_seeds`): by default replicate r of every point has the same seed
+   (`sim.design.replicate_seeds`): by default replicate r of every point has the same seed
    (common random numbers), or with ``[sweep] seeds = "independent"`` one per run. Run ids are
    ``p0007-r012`` (`sim.runner.run_id`).
 2. An executor behind the `concurrent.futures.Executor` interface runs `run_task` for each run:
@@ -71,7 +71,8 @@ import pandas as pd
 import pyarrow as pa
 
 from sim import runner, store
-from sim.scenario import Scenario, ScenarioError, Sweep, load_scenario
+from sim.design import Sweep, replicate_seeds
+from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import (
     IncompatibleResultsError,
     Results,
@@ -186,7 +187,7 @@ class Plan:
         self.values = [values for values, _ in pairs]
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
-        self.seeds = runner.replicate_seeds(scenario, len(pairs))
+        self.seeds = replicate_seeds(scenario, len(pairs))
         self.columns = columns = swept_columns(self.values, self.keys)
         self._swept = [
             {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
@@ -304,7 +305,7 @@ def run_task(
 
     Returns:
         ``(record, columns)``: the run record (run_id, point, replicate, seed, status, error,
-        duration_s) and the run's MODEL.md frame as its columns (name -> numpy array, in frame
+        duration_s) and the run's frame (docs/model.md section 7.9) as its columns (name -> numpy array, in frame
         order), unlabelled (None if the run failed; the record then holds
         ``"ExceptionType: message"``). Plain arrays cost the driver less to receive and label
         than a DataFrame (`Plan.label`).

@@ -1,11 +1,12 @@
-"""Known answers: the closed forms of MODEL.md's special cases, and the cases that check them.
+"""Known answers: the closed forms of the special cases of docs/model.md section 7.10, and the cases that check them.
 
 Two layers:
 
 - closed forms (`word_of_mouth_step`, `word_of_mouth_path`, `word_of_mouth_equilibrium`,
   `bass_share`, `cohort_clv`, `cohort_clv_variance`, `outside_rung_share`): expected values, no
   simulation;
-- `CASES`: each runs the model on one engine with fixed seeds, set up exactly as MODEL.md says,
+- `CASES`: each runs the model on one engine with fixed seeds, set up exactly as docs/model.md
+  section 7.10 says,
   and compares what it simulates with the known answer under a bound stated from the sampling
   error (family-wise level `FAMILY_ALPHA` within a case, Bonferroni). `run_checks` runs them all;
   `retention-sim check` prints the table and tests/validation/ asserts every row passes on every
@@ -39,7 +40,7 @@ def word_of_mouth_step(share: float, p: float, q: float, size: int, churn: float
     Every interaction delights, so each customer who stays (chance ``1 - churn``) refers a given
     other person with chance ``q / (size - 1)`` (q = contact x refer x conversion, counting only
     successful referrals); a prospect not won by a referral joins through marketing with ``p``.
-    With ``churn = 0`` this is MODEL.md's recursion
+    With ``churn = 0`` this is the recursion of docs/model.md section 7.10
     ``F' = F + (1 - F)(1 - (1 - p)(1 - q/(N - 1))^(N F))``; with churn (leavers returning at once
     as prospects next month) the customers who leave neither refer nor stay.
     """
@@ -170,7 +171,7 @@ def known_answer_scenario(
 ):
     """One firm on a one-rung ladder of fixed quality 5 (sd 0), adaptation, pull, switching and
     negative word of mouth off: with expectation 0 every interaction delights, with 10 every one
-    is bad (MODEL.md's set-up for the special cases)."""
+    is bad (the set-up of docs/model.md section 7.10)."""
     from sim.scenario import load_scenario
 
     return load_scenario(
@@ -271,7 +272,7 @@ def _case_one_month_ahead(engine: str, quick: bool) -> list[Check]:
         checks.append(
             Check(
                 "word_of_mouth_one_month_ahead",
-                "MODEL.md referral rule",
+                "docs/model.md 7.4 referral rule",
                 f"joiners in month {t}",
                 expected,
                 float(joined[t]),
@@ -474,7 +475,7 @@ def _case_fixed_decay(engine: str, quick: bool) -> list[Check]:
         checks.append(
             Check(
                 "fixed_rule_decay",
-                "MODEL.md; '91% of unhappy customers leave'",
+                "docs/model.md 7.3; '91% of unhappy customers leave'",
                 f"customers left at month {t}, (1 - c L)^t",
                 expected,
                 float(frame["customers"].iloc[t] / size),
@@ -587,12 +588,12 @@ CASES: dict[str, Case] = {
         Case(
             "word_of_mouth_diffusion",
             "Bass 1969; Sultan, Farley & Lehmann 1990",
-            "customer share over time against the recursion MODEL.md's referral rule implies",
+            "customer share over time against the recursion the referral rule (docs/model.md 7.4) implies",
             _case_diffusion,
         ),
         Case(
             "word_of_mouth_one_month_ahead",
-            "MODEL.md referral rule",
+            "docs/model.md 7.4 referral rule",
             "each month's joiners against the recursion's exact conditional mean",
             _case_one_month_ahead,
         ),
@@ -622,7 +623,7 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "fixed_rule_decay",
-            "MODEL.md",
+            "docs/model.md 7.10",
             "every interaction bad: customers fall by (1 - contact x leave_prob) a month",
             _case_fixed_decay,
         ),

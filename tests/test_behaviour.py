@@ -4,13 +4,14 @@ Where the rules make the answer exact (fixed quality, probabilities of 0 or 1) t
 exact; elsewhere they are binomial z bounds at a level of 0.001 with fixed seeds.
 """
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ENGINES, EXACT_CUSTOMERS
+from conftest import build_scenario
 from sim import load_scenario, simulate
 from sim.metrics import COLUMNS
 
@@ -38,18 +39,10 @@ TWO_RUNGS = [
 ]
 
 
-def exact_market(firms, *, size=2000, initial=None, months=24, **sections):
-    """Expectation 5, no tolerance, no learning: rung 'bad' is always bad, 'great' always delights."""
-    doc = {
-        "scenario": {"seed": 5, "months": months, "replicates": 1},
-        "rungs": TWO_RUNGS,
-        "market": {"size": size, "initial_customers": size // 2 if initial is None else initial},
-        "customers": dict(EXACT_CUSTOMERS),
-        "firms": firms,
-    }
-    for section, values in sections.items():
-        doc.setdefault(section, {}).update(values)
-    return load_scenario(doc)
+# Expectation 5, no tolerance, no learning: rung 'bad' is always bad, 'great' always delights.
+exact_market = functools.partial(
+    build_scenario, rungs=TWO_RUNGS, exact=True, seed=5, size=2000, months=24
+)
 
 
 def assert_stock_flow(frame):
@@ -64,7 +57,6 @@ def assert_stock_flow(frame):
     assert people.nunique() == 1  # nobody appears or disappears
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_stock_flow_identity_holds_exactly_in_every_row_of_every_shipped_scenario(path, engine):
     scenario = load_scenario(path, ["market.size=400"])
@@ -80,7 +72,6 @@ def test_stock_flow_identity_holds_exactly_in_every_row_of_every_shipped_scenari
         assert (money == 0).all().all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_same_seed_gives_identical_frames_and_different_seeds_differ(engine):
     sc = load_scenario("scenarios/competition.toml", ["market.size=1000", "scenario.months=24"])
     a, b, c = (simulate(sc, seed=s, engine=engine) for s in (1, 1, 2))
@@ -88,7 +79,6 @@ def test_same_seed_gives_identical_frames_and_different_seeds_differ(engine):
     assert not a.equals(c)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_strikes_rule_every_interaction_bad_everyone_leaves_at_the_third_strike(engine):
     sc = exact_market(
         [{"name": "A", "service_level": "bad"}],
@@ -101,7 +91,6 @@ def test_strikes_rule_every_interaction_bad_everyone_leaves_at_the_third_strike(
     assert frame["left_bad_experience"][3] == 2000
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_strikes_outside_the_window_never_add_up(engine):
     # three strikes needed within 2 months, one bad experience a month: nobody ever leaves
     sc = exact_market(
@@ -115,7 +104,6 @@ def test_strikes_outside_the_window_never_add_up(engine):
     assert frame["bad_experiences"][1:].eq(500).all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("complain", "stay"), [(1.0, 0.82), (0.0, 0.09)])
 def test_tarp_rule_stays_with_the_table_entry(engine, complain, stay):
     # every interaction bad; resolve and quick-resolve certain: stay chance 0.82 if complaining
@@ -135,7 +123,6 @@ def test_tarp_rule_stays_with_the_table_entry(engine, complain, stay):
     assert frame["resolved"][1] == frame["complaints"][1]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_department_weights_set_how_often_each_department_is_met(engine):
     n = 4000
     firm = {
@@ -159,7 +146,6 @@ def test_department_weights_set_how_often_each_department_is_met(engine):
     assert frame["service_cost"][1] == pytest.approx(n * (0.25 * 1.0 + 0.75 * 6.0))
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_leavers_come_back_as_prospects_after_the_stated_months(engine):
     sc = exact_market(
         [{"name": "A", "service_level": "great"}],
@@ -177,7 +163,6 @@ def test_leavers_come_back_as_prospects_after_the_stated_months(engine):
     assert gone["gone"].tolist() == [0, 300, 300, 300, 300, 300]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_switchers_move_to_the_competitor_and_are_never_away(engine):
     firms = [{"name": "A", "service_level": "bad"}, {"name": "B", "service_level": "great"}]
     sc = exact_market(
@@ -196,7 +181,6 @@ def test_switchers_move_to_the_competitor_and_are_never_away(engine):
     assert (frame["away"] == 0).all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_negative_word_of_mouth_closes_prospects_to_the_firm_for_the_stated_months(engine):
     firms = [{"name": "A", "service_level": "bad"}, {"name": "B", "service_level": "great"}]
     sc = exact_market(
@@ -218,7 +202,6 @@ def test_negative_word_of_mouth_closes_prospects_to_the_firm_for_the_stated_mont
     assert (b.loc[2:14, "joined_marketing"] > 0).all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_no_referral_on_a_network_without_edges(engine):
     sc = exact_market(
         [{"name": "A", "service_level": "great"}],
@@ -231,7 +214,6 @@ def test_no_referral_on_a_network_without_edges(engine):
     assert frame["delighted"][1] == 250 and frame["referrals_made"].sum() == 0
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_referrals_in_a_well_mixed_market_reach_prospects_in_proportion(engine):
     # every customer delights and refers; a referral converts iff it reaches a prospect (conversion 1)
     n = 4000
@@ -253,7 +235,6 @@ def test_referrals_in_a_well_mixed_market_reach_prospects_in_proportion(engine):
     assert frame["acquisition_cost"][1] == 0
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_reputation_climbs_the_five_ladder_at_months_6_12_24_60(engine):
     sc = load_scenario(
         {
@@ -274,7 +255,6 @@ def test_reputation_climbs_the_five_ladder_at_months_6_12_24_60(engine):
     ]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_world_class_is_recognised_only_after_every_department_delivers_it(engine):
     sc = load_scenario("scenarios/world_class.toml", ["market.size=300"])
     frame = simulate(sc, seed=1, engine=engine).set_index("step")
@@ -290,7 +270,6 @@ def test_world_class_is_recognised_only_after_every_department_delivers_it(engin
     assert np.allclose(per_customer, 0.8 * 8.0 + 0.2 * 3.5)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_accounts_follow_the_counts(engine):
     sc = load_scenario("scenarios/competition.toml", ["market.size=1000", "scenario.months=12"])
     f = simulate(sc, seed=3, engine=engine)

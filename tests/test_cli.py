@@ -11,7 +11,9 @@ import pytest
 import sim.runner
 import sim.store
 from sim.cli import main
-from sim.runner import replicate_seeds, simulate
+from sim.design import replicate_seeds
+from sim.formatting import count
+from sim.runner import simulate
 from sim.scenario import load_scenario
 from sim.store import FORMAT_VERSION, RUNS_COLUMNS, load_results
 
@@ -73,10 +75,8 @@ service_level = "wow"
 
 
 @pytest.fixture
-def small(tmp_path) -> Path:
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
-    return path
+def small(scenario_file) -> Path:
+    return scenario_file("small", SMALL)
 
 
 def files(path: Path) -> list[str]:
@@ -192,13 +192,12 @@ def test_validate_prints_ok_with_a_description(small, capsys):
     )
 
 
-def test_validate_counts_sweep_points_and_exits_2_if_any_file_is_bad(small, tmp_path, capsys):
-    sweep = tmp_path / "sweep.toml"
-    sweep.write_text(
-        SMALL + '\n[sweep]\n"churn.rule" = ["fixed", "tarp"]\n"market.size" = [100, 200, 300]\n'
+def test_validate_counts_sweep_points_and_exits_2_if_any_file_is_bad(small, scenario_file, capsys):
+    sweep = scenario_file(
+        "sweep",
+        SMALL + '\n[sweep]\n"churn.rule" = ["fixed", "tarp"]\n"market.size" = [100, 200, 300]\n',
     )
-    bad = tmp_path / "bad.toml"
-    bad.write_text(SMALL.replace("size = 200", "size = -1"))
+    bad = scenario_file("bad", SMALL.replace("size = 200", "size = -1"))
     assert main(["validate", str(small), str(bad), str(sweep)]) == 2
     captured = capsys.readouterr()
     assert captured.out.count("OK  ") == 2
@@ -225,18 +224,17 @@ def test_ladder_prints_the_rungs_of_the_default_ladder(capsys):
         "0.6",
         "90%",
         "75%",
-        "8.00",
+        "8",
         "60",
         "0",  # investment: none in the built-in ladders
     ]
 
 
-def test_ladder_by_name_and_from_a_scenario_with_inline_rungs(tmp_path, capsys):
+def test_ladder_by_name_and_from_a_scenario_with_inline_rungs(scenario_file, capsys):
     assert main(["ladder", "--ladder", "three"]) == 0
     out = capsys.readouterr().out
     assert "unanticipated" in out and "poor" not in out
-    scenario = tmp_path / "inline.toml"
-    scenario.write_text(INLINE_LADDER)
+    scenario = scenario_file("inline", INLINE_LADDER)
     assert main(["ladder", "--scenario", str(scenario), "--format", "csv"]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert rows == [
@@ -362,14 +360,13 @@ def test_run_writes_the_results_folder(small, tmp_path, capsys):
     assert lines[0].startswith("small: 3 replicates x 12 months, engine agents, executor serial, ")
     assert lines[1].split()[:3] == ["firm", "customers", "(month"]
     good = ts[(ts["step"] == 12) & (ts["firm"] == "Good")]
-    assert lines[3].split()[:2] == ["Good", f"{good['customers'].mean():,.1f}"]
+    assert lines[3].split()[:2] == ["Good", count(good["customers"].mean())]
     assert lines[4].startswith("Poor")
     assert lines[-1] == f"results: {out}"
 
 
-def test_run_of_a_sweep_scenario_runs_its_first_point(small, tmp_path, capsys):
-    sweep = tmp_path / "sweep.toml"
-    sweep.write_text(SMALL + '\n[sweep]\n"churn.leave_prob" = [0.25, 0.75]\n')
+def test_run_of_a_sweep_scenario_runs_its_first_point(small, scenario_file, tmp_path, capsys):
+    sweep = scenario_file("sweep", SMALL + '\n[sweep]\n"churn.leave_prob" = [0.25, 0.75]\n')
     out = tmp_path / "out"
     assert main(["run", str(sweep), "--out", str(out), "--quiet", "--replicates", "2"]) == 0
     assert "runs the first (churn.leave_prob=0.25)" in capsys.readouterr().err

@@ -33,7 +33,8 @@ import pytest
 from scipy import stats
 
 from sim import load_scenario, simulate
-from sim.scenario import Scenario, spawn_seeds
+from sim.design import spawn_seeds
+from sim.scenario import Scenario
 
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios")
 REPLICATES = 40
@@ -44,8 +45,9 @@ FAMILY_ALPHA = 0.001
 ROOT_SEED = 20261126
 WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 
-# name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
-# attrition (alike and polarized), away and gone leavers, referrals (well mixed and on a network, with gone people and
+# name -> (scenario file, overrides). Together they cover every rule of docs/model.md: each churn
+# rule, attrition (alike and polarized), away and gone leavers, referrals (well mixed and on a
+# network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
 # the market pull, departments and schedules, the recognised rung, a firm's contact centre
 # and stock-outs, and the warm-up, rung investment and the outside rung.

@@ -42,6 +42,15 @@ def test_share_and_count():
     assert count(None) == "-"
 
 
+def test_numpy_numbers_are_formatted_and_bools_and_text_are_missing():
+    import numpy as np
+
+    assert money(np.float64(30_200.0)) == "30.2k"
+    assert count(np.int64(12_345)) == "12,345"
+    assert share(np.float32(0.5)) == "50%"
+    assert count(True) == "-" and money("12") == "-"
+
+
 def test_money_alike_writes_compared_amounts_with_one_unit_and_precision():
     from sim.formatting import money_alike
 

@@ -9,9 +9,9 @@ import tomli_w
 import sim
 from sim import load_scenario, simulate
 from sim.agents import FirmAgent, Person
+from sim.design import replicate_seeds
 from sim.model import REPORTED_METRICS, RetentionModel
 from sim.rules import CUSTOMER, PROSPECT
-from sim.runner import replicate_seeds
 
 SMALL = {
     "scenario": {"seed": 1, "months": 6},

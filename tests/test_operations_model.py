@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from test_behaviour import TWO_RUNGS, assert_stock_flow
 
-from conftest import ENGINES, EXACT_CUSTOMERS
+from conftest import build_scenario
 from sim import load_scenario, simulate
 from sim.operations import average_speed_of_answer, erlang_c, fill_rate, service_level
 from sim.scenario import (
@@ -58,19 +58,16 @@ def market(
         firm["contact_centre"] = centre
     if inventory is not None:
         firm["inventory"] = inventory
-    doc = {
-        "scenario": {"seed": seed, "months": months, "replicates": 1},
-        "rungs": rungs,
-        "market": {"size": size},
-        "customers": dict(EXACT_CUSTOMERS),
+    quiet = {
         "churn": {"leave_prob": 0.0, "base_prob": 0.0},
         "acquisition": {"prob": 0.0},
         "referrals": {"refer_prob": 0.0},
-        "firms": [firm],
     }
     for section, values in sections.items():
-        doc.setdefault(section, {}).update(values)
-    return load_scenario(doc)
+        quiet[section] = {**quiet.get(section, {}), **values}
+    return build_scenario(
+        [firm], seed=seed, months=months, size=size, rungs=rungs, exact=True, **quiet
+    )
 
 
 def within_binomial(successes, trials, p):
@@ -197,7 +194,6 @@ def test_any_value_for_any_operational_key_gives_a_scenario_or_a_scenario_error(
 # --- the month: Erlang C figures, late calls, stock-outs, staffing cost ------------------------
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_share_of_late_calls_is_the_erlang_c_tail_and_the_figures_are_erlang_cs(engine):
     # 2,000 customers call every month: A = 2000 x 300 / 360,000 = 5/3 Erlangs on 3 agents.
     centre = {**CENTRE, "agents": 3, "open_hours_per_month": 100.0}
@@ -220,7 +216,6 @@ def test_share_of_late_calls_is_the_erlang_c_tail_and_the_figures_are_erlang_cs(
     assert (months["delighted"] + months["bad_experiences"] == months["interactions"]).all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_an_unstable_queue_makes_every_call_late_and_the_report_says_so(engine):
     # 2,000 calls of 300 s over 100 hours = 5/3 Erlangs on 1 agent: unstable
     frame = simulate(market(months=3, centre={**CENTRE, "agents": 1}), seed=5, engine=engine)
@@ -233,7 +228,6 @@ def test_an_unstable_queue_makes_every_call_late_and_the_report_says_so(engine):
     assert not start["queue_unstable"].any() and start["answered_within_target"].isna().all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_stockouts_meet_one_minus_the_fill_rate_and_are_bad(engine):
     frame = simulate(market(months=5, inventory={"fill_rate": 0.8}), seed=6, engine=engine)
     months = frame[frame["step"] > 0]
@@ -245,7 +239,6 @@ def test_stockouts_meet_one_minus_the_fill_rate_and_are_bad(engine):
     assert not months["queue_unstable"].any() and (months["staffing_cost"] == 0).all()
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_late_calls_and_stockouts_are_independent(engine):
     centre = {**CENTRE, "agents": 3}
     sc = market(months=6, centre=centre, inventory={"fill_rate": 0.7})
@@ -257,7 +250,6 @@ def test_late_calls_and_stockouts_are_independent(engine):
     assert within_binomial(int(months["stockouts"].sum()), 12_000, 0.3)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_staffing_cost_is_paid_every_month_from_month_1_and_comes_out_of_profit(engine):
     sc = load_scenario(
         "scenarios/competition.toml",
@@ -307,7 +299,6 @@ def staffing_month(agents, engine, seed=21):
     return simulate(sc, seed=seed, engine=engine).query("step == 1").iloc[0]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_more_agents_never_lower_the_service_level_nor_raise_the_share_of_bad_experiences(engine):
     rows = [staffing_month(n, engine) for n in range(1, 8)]
     interactions = [r["interactions"] for r in rows]

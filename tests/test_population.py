@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from conftest import EXACT_CUSTOMERS
-from sim import load_scenario, rules, simulate
+from conftest import build_scenario
+from sim import rules, simulate
 from sim.metrics import COLUMNS
 from sim.population import (
     PopulationModel,
@@ -26,15 +26,7 @@ from sim.population import (
 WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 6, "p": 0.2}
 
 
-def market(size=300, months=12, firms=None, **sections):
-    doc = {
-        "scenario": {"seed": 1, "months": months},
-        "market": {"size": size},
-        "firms": firms or [{"name": "Firm", "service_level": "good"}],
-    }
-    for section, values in sections.items():
-        doc.setdefault(section, {}).update(values)
-    return load_scenario(doc)
+market = build_scenario  # seed 1, 12 months, 300 people, one firm at "good"
 
 
 def two_firms(**sections):
@@ -285,19 +277,20 @@ def test_strikes_history_restarts_when_a_switcher_joins_the_competitor():
         "cost_per_customer": 1.0,
         "sustain_months": 0,
     }
-    doc = {
-        "scenario": {"seed": 1, "months": 6},
-        "rungs": [always_bad],
-        "market": {"size": 100, "initial_customers": 100},
-        "customers": dict(EXACT_CUSTOMERS),
-        "churn": {"rule": "strikes", "strikes": 2, "base_prob": 0.0, "switch_prob": 1.0},
-        "acquisition": {"prob": 0.0},
-        "firms": [
+    scenario = build_scenario(
+        [
             {"name": "A", "service_level": "bad", "share": 1.0},
             {"name": "B", "service_level": "bad", "share": 0.0},
         ],
-    }
-    frame = run_population(load_scenario(doc), 1)
+        months=6,
+        size=100,
+        initial=100,
+        rungs=[always_bad],
+        exact=True,
+        churn={"rule": "strikes", "strikes": 2, "base_prob": 0.0, "switch_prob": 1.0},
+        acquisition={"prob": 0.0},
+    )
+    frame = run_population(scenario, 1)
     b = frame[frame["firm"] == "B"]
     assert b["customers"].tolist() == [0, 0, 100, 100, 0, 0, 100]
 

@@ -9,6 +9,7 @@ from test_plots import RUNG, sweep_frame, sweep_manifest
 
 import sim.report
 from sim.cli import PLOT_METRICS, main
+from sim.formatting import money
 from sim.report import (
     Code,
     FigureBlock,
@@ -92,7 +93,7 @@ def test_report_md_has_the_table_in_ladder_order_and_links_every_figure(plotted)
     # points are numbered good/fixed, good/tarp, poor/fixed, ...: Good lost one run of six;
     # the CLV of Good is 30 * the sum of 0.7 ** t over t = 1..6 in every run
     assert "| Poor | 6 |" in rows[0] and "| Good | 5 |" in rows[1]
-    assert f"{30 * sum(0.7**t for t in range(1, 7)):,.0f} ±" in rows[1]
+    assert f"{money(30 * sum(0.7**t for t in range(1, 7)))} ±" in rows[1]
     for figure in (folder / "figures").glob("*.png"):
         assert f"](figures/{figure.name})" in text
         assert f"(figures/{figure.stem}.svg)" in text

@@ -1,19 +1,19 @@
-"""sim/scenario.py: loading, defaults, overrides, validation messages, sweeps and seeds."""
+"""sim/scenario.py: loading, defaults, overrides, validation messages, sweeps, section classes."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.scenario import (
     SCHEMA,
+    SECTION_CLASSES,
     ScenarioError,
     load_scenario,
     parse_override,
-    spawn_seeds,
 )
 
 SCENARIOS = sorted(Path(__file__).resolve().parents[1].glob("scenarios/*.toml"))
@@ -268,16 +268,6 @@ def test_to_dict_round_trips_every_shipped_scenario():
         assert load_scenario(sc.to_dict(), source_name=str(path)) == sc
 
 
-def test_spawned_seeds_are_reproducible_distinct_and_63_bit():
-    a, b = spawn_seeds(42, 50), spawn_seeds(42, 50)
-    assert a == b and len(set(a)) == 50
-    assert all(0 <= s < 2**63 for s in a)
-    assert spawn_seeds(42, 60)[:50] == a  # more runs do not change the first ones
-    assert spawn_seeds(43, 5) != a[:5]
-    child = np.random.SeedSequence(42).spawn(1)[0]
-    assert a[0] == int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
 _values = st.one_of(
     st.none(),
     st.booleans(),
@@ -302,3 +292,12 @@ def test_any_value_for_any_key_gives_a_scenario_or_a_scenario_error(key, value):
         assert key.split(".")[0] in str(err)
         return
     assert load_scenario(sc.to_dict()) == sc
+
+
+def test_each_section_class_has_exactly_its_schema_keys_in_order():
+    assert sorted(SECTION_CLASSES) == sorted(k for k in SCHEMA if k != "scenario")
+    for section, cls in SECTION_CLASSES.items():
+        fields = [f.name for f in dataclasses.fields(cls)]
+        assert fields == list(SCHEMA[section]), section
+        assert cls.__dataclass_params__.frozen, section
+        assert cls.__name__ == section.capitalize()

@@ -96,11 +96,11 @@ def test_plan_has_a_seed_per_point_and_replicate_in_a_fixed_order(tiny):
     assert plan.runs == POINTS * REPLICATES
     tasks = list(plan.tasks())
     assert [t.run_id for t in tasks[:4]] == ["p0000-r000", "p0000-r001", "p0000-r002", "p0001-r000"]
-    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    seeds = sim.design.replicate_seeds(scenario, POINTS)
     assert [t.seed for t in tasks] == [s for point in seeds for s in point]
     # common random numbers: replicate r of every point has the same seed, replicates differ
     assert all(point == seeds[0] for point in seeds) and len(set(seeds[0])) == REPLICATES
-    assert seeds[0] == sim.runner.spawn_seeds(2024, REPLICATES)
+    assert seeds[0] == sim.design.spawn_seeds(2024, REPLICATES)
     # one dtype per swept key for the whole sweep: 0 and 0.25 are both floats
     assert plan.columns["referrals.refer_prob"].tolist() == [0.0, 0.25, 0.0, 0.25]
     assert str(plan.columns["referrals.refer_prob"].dtype) == "float64"
@@ -112,11 +112,11 @@ def test_independent_seeds_give_every_run_its_own_seed_and_keep_point_0s(tiny, t
     scenario = load_scenario(path)
     assert scenario.sweep.seeds == "independent"
     assert scenario.sweep.to_dict()["seeds"] == "independent"
-    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    seeds = sim.design.replicate_seeds(scenario, POINTS)
     flat = [s for point in seeds for s in point]
-    assert flat == sim.runner.spawn_seeds(2024, POINTS * REPLICATES)
+    assert flat == sim.design.spawn_seeds(2024, POINTS * REPLICATES)
     assert len(set(flat)) == POINTS * REPLICATES
-    assert seeds[0] == sim.runner.replicate_seeds(load_scenario(tiny), POINTS)[0]
+    assert seeds[0] == sim.design.replicate_seeds(load_scenario(tiny), POINTS)[0]
 
 
 def test_simulate_replicates_gives_a_run_id_the_seed_the_sweep_gives_it(tiny, tmp_path, reference):
@@ -282,7 +282,7 @@ def test_a_failing_run_is_recorded_the_rest_complete_and_a_resume_reruns_it(
 
 def test_the_cli_exits_1_with_a_count_of_failed_runs(tiny, tmp_path, monkeypatch, capsys):
     scenario = load_scenario(tiny)
-    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    seeds = sim.design.replicate_seeds(scenario, POINTS)
     failing(monkeypatch, tiny, {(0, seeds[0][0]), (3, seeds[3][2])})
     out = tmp_path / "out"
     argv = ["sweep", str(tiny), "--out", str(out), "--executor", "serial", "--quiet"]
