@@ -17,7 +17,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class Sweep:
     ``market.initial_customers``) is derived again at every point, exactly as when the point's
     values are written into the file.
     """
+
+    TABLE: ClassVar[str] = "sweep"  # the scenario table it is read from and written to
 
     design: str
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]

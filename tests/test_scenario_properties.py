@@ -193,7 +193,7 @@ def assert_round_trips(tmp_path: Path, scenario) -> None:
         rebuilt = load_file(tmp_path, tomli_w.dumps(scenario_input(scenario)))
         assert rebuilt == scenario
         assert rebuilt.points() == scenario.points()
-        resolved.pop("sweep")
+        resolved.pop(scenario.sweep.TABLE)
         scenario = dataclasses.replace(scenario, sweep=None)
     again = load_file(tmp_path, tomli_w.dumps(resolved))
     assert again == scenario
