@@ -120,7 +120,7 @@ class Firms:
         self.investment = np.zeros(len(self.specs))  # this month's, in the rungs climbed to
         if ids == self._configured:
             return False
-        previous = None if self._configured is None else self.rung
+        previous: np.ndarray | None = None if self._configured is None else self.rung
         self._configured = ids
         nf, depts = self.weights.shape
         rung = np.zeros((nf, depts), dtype=np.int64)
@@ -128,7 +128,7 @@ class Firms:
             index = [self.ladder.index(r) for r in rung_ids]
             rung[i, :] = index[0]
             rung[i, : len(index)] = index
-        self.rung = rung
+        self.rung: np.ndarray = rung
         if previous is not None:
             totals = self._rung_investment_total
             climbed = rules.climb_investment(totals[previous], totals[rung])

@@ -1609,9 +1609,9 @@ def win_map(
     fig = Figure(figsize=EXPLORE_FIGSIZE)
     fig.set_layout_engine("constrained")
     ax = fig.subplots()
-    won = np.asarray(list(won), dtype=object)
+    winners = np.asarray(list(won), dtype=object)
     for i, label in enumerate(labels):
-        chosen = won == label
+        chosen: np.ndarray = winners == label
         if not chosen.any():
             continue
         style = _style(styles[i])
@@ -1632,7 +1632,7 @@ def win_map(
     _title(
         fig,
         "Where each choice wins",
-        f"{len(won)} futures over the two most influential uncertainties; the others vary too",
+        f"{len(winners)} futures over the two most influential uncertainties; the others vary too",
         note,
     )
     return fig

@@ -1187,8 +1187,8 @@ def explore_blocks(
         what = "the difference" if group in analysis["differences"] else "the outcome"
         blocks.append(Paragraph(f"**{group}**: {what}.{noise_text}"))
         if method == "morris":
-            header = ("uncertainty", "mu*", "mu* interval ±", "sigma")
-            cells = tuple(
+            header: tuple[str, ...] = ("uncertainty", "mu*", "mu* interval ±", "sigma")
+            cells: tuple[tuple[str, ...], ...] = tuple(
                 (
                     plots.key_name(r["uncertainty"]),
                     format_number(r["mu_star"], kind),
