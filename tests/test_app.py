@@ -402,13 +402,19 @@ def test_downloads_produce_files_with_the_settings(page):
     assert files[f"{stem}.png"].startswith(b"\x89PNG")
 
 
-def test_fifty_sessions_opened_and_closed_release_their_models():
+def test_fifty_sessions_opened_and_closed_release_their_models(monkeypatch):
     import tracemalloc
+
+    # the figures are tested above; here only the sessions' lifetime matters, so draw nothing
+    monkeypatch.setattr(app.page, "plots_figure", lambda view: None)
+    monkeypatch.setattr(app.page, "dots_figure", lambda view, *a, **kw: None)
+    monkeypatch.setattr(app.page, "figure_png", lambda fig: b"")
 
     controllers = []
 
     def one_session():
         _box, rc = solara.render(_Wrapped(SMALL), handle_error=False)
+        _button(rc, "Step").click()
         _button(rc, "Step").click()
         _button(rc, "▶ Play").click()  # left playing, as a closed browser tab leaves it
         rc.close()

@@ -196,7 +196,9 @@ class Page:
         return " ".join(e.text for e in self.d.find_elements(By.CSS_SELECTOR, ".rs-numbers"))
 
     def customers(self) -> list[int]:
-        return [int(n.replace(",", "")) for n in re.findall(r"customers ([\d,]+)", self.cards_text())]
+        return [
+            int(n.replace(",", "")) for n in re.findall(r"customers ([\d,]+)", self.cards_text())
+        ]
 
 
 SMALL = app.Settings(market_size=300, months=24, seed=7)
@@ -329,9 +331,12 @@ def test_a_reload_keeps_the_settings(driver, server):
     page.wait.until(lambda d: page.month() == 0)
     text = page.cards_text()
     assert "delivers World class, still recognised as Good" in text
-    assert app.Settings.from_query(
-        dict(p.split("=") for p in driver.current_url.split("?")[1].split("&"))
-    ) == app.PRESETS["Block 3 · why world class takes years"]
+    assert (
+        app.Settings.from_query(
+            dict(p.split("=") for p in driver.current_url.split("?")[1].split("&"))
+        )
+        == app.PRESETS["Block 3 · why world class takes years"]
+    )
 
 
 def test_screenshots_of_each_preset(driver, server, tmp_path):

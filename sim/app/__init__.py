@@ -18,7 +18,7 @@ import os
 
 os.environ.setdefault("SOLARA_CHECK_HOOKS", "off")  # before solara is imported
 
-from sim.app.figures import (  # noqa: E402
+from sim.app.figures import (
     dots_figure,
     figure_png,
     handout_caption,
@@ -28,9 +28,9 @@ from sim.app.figures import (  # noqa: E402
     ladder_table,
     plots_figure,
 )
-from sim.app.model import *  # noqa: E402,F403
-from sim.app.model import __all__ as _model_names  # noqa: E402
-from sim.app.page import Page, WorkshopApp, settings_from_url  # noqa: E402
+from sim.app.model import *  # noqa: F403
+from sim.app.model import __all__ as _model_names
+from sim.app.page import Page, WorkshopApp, settings_from_url
 
 __all__ = [
     *_model_names,

@@ -25,11 +25,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sim.app.model import (
+    AWAY,
     CATEGORIES,
     CATEGORY_COLOURS,
     FIRM_LETTERS,
     PROSPECT,
-    AWAY,
     View,
 )
 from sim.formatting import count, money

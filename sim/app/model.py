@@ -592,9 +592,7 @@ class WorkshopModel(mesa.Model):
             firm = self._firm(k)
             if firm.recognised != was:
                 label = firm.ladder[firm.recognised].label
-                self.events.append(
-                    Event(self.month, k, f"{FIRM_LETTERS[k]} recognised as {label}")
-                )
+                self.events.append(Event(self.month, k, f"{FIRM_LETTERS[k]} recognised as {label}"))
         self.running = self.month < self.settings.months
 
     def frame(self) -> pd.DataFrame:
@@ -664,6 +662,19 @@ class WorkshopModel(mesa.Model):
 # The play loop.
 
 PAUSED, PLAYING, TO_END, FINISHED = "paused", "playing", "to_end", "finished"
+# The settings a notice names when a change restarts the run (every one but the rungs, D81).
+_RESTARTING = (
+    "ladder",
+    "layout",
+    "rungs",
+    "churn_rule",
+    "leave_prob",
+    "refer_prob",
+    "market_size",
+    "months",
+    "seed",
+    "recognised_start",
+)
 
 
 class Controller:
@@ -798,12 +809,7 @@ class Controller:
         if changed:
             self._notify()
             return
-        what = [
-            name
-            for name in ("ladder", "layout", "rungs", "churn_rule", "leave_prob", "refer_prob")
-            + ("market_size", "months", "seed", "recognised_start")
-            if getattr(settings, name) != getattr(old, name)
-        ]
+        what = [name for name in _RESTARTING if getattr(settings, name) != getattr(old, name)]
         self.restart(settings, f"{', '.join(what).replace('_', ' ')} changed: new run, paused")
 
     def close(self) -> None:

@@ -131,15 +131,14 @@ def Controls(controller: Controller, view: View, version: int):
 @solara.component
 def Presets(on_settings: Callable[[Settings], None]):
     """One button per workshop block (docs/workshop.md): every setting as the block says."""
-    with solara.Card("Workshop blocks"):
-        with solara.Column(gap="4px"):
-            for name, preset in PRESETS.items():
-                solara.Button(
-                    name,
-                    on_click=lambda p=preset: on_settings(p),
-                    text=True,
-                    style={"text-transform": "none", "justify-content": "start"},
-                )
+    with solara.Card("Workshop blocks"), solara.Column(gap="4px"):
+        for name, preset in PRESETS.items():
+            solara.Button(
+                name,
+                on_click=lambda p=preset: on_settings(p),
+                text=True,
+                style={"text-transform": "none", "justify-content": "start"},
+            )
 
 
 @solara.component
@@ -352,7 +351,10 @@ def Downloads(view: View):
     stem = handout_stem(view)
     with solara.Column():
         solara.FileDownload(
-            lambda: handout_csv(view), filename=f"{stem}.csv", label="Run as CSV", mime_type="text/csv"
+            lambda: handout_csv(view),
+            filename=f"{stem}.csv",
+            label="Run as CSV",
+            mime_type="text/csv",
         )
         solara.FileDownload(
             lambda: handout_png(view),
