@@ -142,6 +142,13 @@ class Page:
         driver.get(f"{server}{query}")
         self.wait.until(lambda d: self.month() == 0)
 
+    def soon(self, test, what: str, seconds: float = 10.0) -> None:
+        """Wait up to ``seconds`` (the page's widgets update in a few messages) for ``test``."""
+        deadline = time.monotonic() + seconds
+        while not test():
+            assert time.monotonic() < deadline, f"not {what} within {seconds:g} s"
+            time.sleep(0.1)
+
     def _by_id(self, id_: str) -> str:
         from selenium.webdriver.common.by import By
 
@@ -210,7 +217,7 @@ def test_controls_work_after_a_finished_run(driver, server):
     assert page.until_month(lambda m: m == 12) == 12
     page.rung_button(0, "Poor").click()  # defect 1: a change after the end
     page.until_month(lambda m: m == 0)
-    assert page.button("▶ Play").is_enabled() and page.button("Step").is_enabled()
+    page.soon(lambda: page._enabled("▶ Play") and page._enabled("Step"), "controls enabled")
     page.click("Step")
     page.until_month(lambda m: m == 1)
     page.click("▶ Play")
