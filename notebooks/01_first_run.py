@@ -22,8 +22,8 @@
 #
 # Every cell calls the `sim` package: there is no model code here. With `SIM_SMOKE=1` (as in
 # the test suite) the market, the horizon and the replicates shrink so that it runs in seconds;
-# without it, it runs the scenario as written (10,000 people, 120 months, 10 replicates, about
-# a minute).
+# without it, it runs the scenario as written (10,000 people, 120 months, 10 replicates, a few
+# seconds: about 4 s of CPU time).
 
 # %%
 # %matplotlib inline

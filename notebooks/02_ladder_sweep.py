@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -20,10 +22,15 @@
 # folder with `sim.run_sweep`, then shows
 #
 # 1. retention and profit per rung, with 95% confidence intervals over replicates;
-# 2. the rung that maximises discounted profit, and whether the runner-up is really behind;
-# 3. how that answer moves with the churn rule and the referral strength.
+# 2. each rung against good, per churn rule, as a paired difference (`sim.compare`);
+# 3. the most profitable rung in each condition, and how sure that is.
 #
-# The full sweep is 900 runs of 10,000 people over 120 months (a minute or two on a laptop).
+# Every firm starts recognised at the rung it delivers (`recognised_start` left to its default,
+# derived at each sweep point), as in notebook 04. Replicate r of every point runs with the same
+# seed (common random numbers), so rungs are compared on the same random draws.
+#
+# The full sweep is 900 runs of 10,000 people over 120 months: the sweep of `make demo`, about
+# 40 s on a 2-core laptop (64 s of CPU time).
 # With `SIM_SMOKE=1`, as in the test suite, it shrinks to 300 people, 24 months and 2
 # replicates. Results go to `results/ladder/` (or `$SIM_RESULTS_DIR/ladder/`); there is no model
 # code here.
@@ -38,7 +45,8 @@ import pandas as pd
 
 import sim
 from sim import plots
-from sim.summary import rung_table
+from sim.formatting import interval
+from sim.summary import best_by_condition, rung_table
 
 SMOKE = os.environ.get("SIM_SMOKE") == "1"
 ROOT = next(p for p in (Path.cwd(), *Path.cwd().parents) if (p / "scenarios").is_dir())
@@ -73,8 +81,10 @@ print(f"{result.path}: {timeseries['run_id'].nunique()} runs, {result.failed} fa
 # Each rung's outcome at the horizon, averaged over the churn rules and referral strengths
 # replicate by replicate, with its 95% interval over replicates: the share of month-0 customers
 # still there after 12 months and at the end, lifetime value per initial customer (CLV) and
-# cumulative discounted profit. `break_even_month` is when a rung's cumulative profit overtakes
-# the lowest rung's for good.
+# cumulative discounted profit. `difference` is a rung's discounted profit minus the lowest
+# rung's, with its interval: replicate r of every point ran with the same seed (common random
+# numbers), so the difference is measured run against run (paired). `break_even_month` is when a
+# rung's cumulative profit overtakes the lowest rung's for good (blank for the lowest itself).
 
 # %%
 RUNG = "firms.0.service_level"
@@ -82,23 +92,27 @@ ladder = scenario.ladder
 fees = {f.name: f.monthly_fee for f in scenario.firms}
 rate = scenario.finance.discount_rate
 table = rung_table(timeseries, RUNG, fees, rate, order=ladder.ids)
-
-
-def with_interval(t: pd.DataFrame, name: str, fmt: str) -> pd.Series:
-    """``mean [low, high]`` of one outcome, formatted."""
-    return t.apply(
-        lambda r: f"{r[name]:{fmt}} [{r[name + '_low']:{fmt}}, {r[name + '_high']:{fmt}}]", axis=1
-    )
-
-
 pd.DataFrame(
     {
         "rung": [ladder[ladder.index(r)].label for r in table[RUNG]],
-        "retention after 12 months": with_interval(table, "retention_12", ".0%"),
-        "retention at the end": with_interval(table, "retention_end", ".0%"),
-        "CLV per initial customer": with_interval(table, "clv", ",.0f"),
-        "discounted profit": with_interval(table, "discounted_profit", ",.0f"),
+        **{
+            title: [
+                interval(r[name], r[f"{name}_low"], r[f"{name}_high"], kind)
+                for r in table.to_dict("records")
+            ]
+            for title, name, kind in (
+                ("retention after 12 months", "retention_12", "share"),
+                ("retention at the end", "retention_end", "share"),
+                ("CLV per initial customer", "clv", "money"),
+                ("discounted profit", "discounted_profit", "money"),
+            )
+        },
+        "difference": [
+            interval(r["difference"], r["difference_low"], r["difference_high"], "difference")
+            for r in table.to_dict("records")
+        ],
         "break-even month": table["break_even_month"].astype("Int64"),
+        "best in (of conditions)": table["best_in"],
     }
 )
 
@@ -109,56 +123,42 @@ plots.ladder_chart(timeseries, manifest=manifest)
 plots.revenue_and_profit(timeseries, manifest=manifest)
 
 # %% [markdown]
-# ## 2. The rung that maximises discounted profit
+# ## 2. Each rung against good, per churn rule
 #
-# The best rung on average, and whether its interval overlaps the runner-up's (if it does, the
-# sweep cannot tell them apart: more replicates, or a longer horizon, would).
+# `sim.compare` measures each rung's cumulative discounted profit against one reference rung,
+# per condition, on the same random draws (`test` says "paired"). A difference whose interval
+# excludes 0 is a real difference at this many replicates; averaging over the churn rules would
+# hide that the best rung depends on the rule.
 
 # %%
-ranked = table.sort_values("discounted_profit", ascending=False).reset_index(drop=True)
-best, second = ranked.iloc[0], ranked.iloc[1]
-overlap = best["discounted_profit_low"] <= second["discounted_profit_high"]
-print(
-    f"best: {ladder[ladder.index(best[RUNG])].label}, discounted profit "
-    f"{best['discounted_profit']:,.0f} [{best['discounted_profit_low']:,.0f}, "
-    f"{best['discounted_profit_high']:,.0f}]"
-)
-print(
-    f"runner-up: {ladder[ladder.index(second[RUNG])].label}, "
-    f"{second['discounted_profit']:,.0f}; intervals "
-    + ("overlap: not clearly different" if overlap else "do not overlap")
-)
+compared = sim.compare(result, by=RUNG, reference="good", within=["churn.rule"])
+compared.assign(
+    rung=[ladder[ladder.index(r)].label for r in compared[RUNG]],
+    difference=[
+        interval(r["difference"], r["ci_low"], r["ci_high"], "difference")
+        for r in compared.to_dict("records")
+    ],
+)[["churn.rule", "rung", "difference", "n", "test"]]
 
 # %% [markdown]
-# ## 3. How the answer moves with the churn rule and referral strength
+# ## 3. The best rung in each condition
 #
-# The same question asked separately for each churn rule and referral strength: the best rung,
-# and its lead over the runner-up as a share of the runner-up's profit ("~" marks leads whose
-# intervals overlap).
+# The most profitable rung for each churn rule and referral strength
+# (`sim.summary.best_by_condition`), and its lead over the runner-up with a paired interval.
 
 # %%
-rows = []
-for (rule, refer), part in timeseries.groupby(["churn.rule", "referrals.refer_prob"], sort=False):
-    one = rung_table(part, RUNG, fees, rate, order=ladder.ids)
-    one = one.sort_values("discounted_profit", ascending=False).reset_index(drop=True)
-    top, runner_up = one.iloc[0], one.iloc[1]
-    lead = (top["discounted_profit"] - runner_up["discounted_profit"]) / abs(
-        runner_up["discounted_profit"]
-    )
-    clear = top["discounted_profit_low"] > runner_up["discounted_profit_high"]
-    rows.append(
-        {
-            "churn.rule": rule,
-            "referrals.refer_prob": refer,
-            "best rung": ladder[ladder.index(top[RUNG])].label + ("" if clear else " ~"),
-            "lead": f"{lead:.0%}",
-        }
-    )
-answers = pd.DataFrame(rows)
-answers.pivot(index="churn.rule", columns="referrals.refer_prob", values="best rung")
+best = best_by_condition(timeseries, RUNG)
+best = best.assign(
+    best=[ladder[ladder.index(r)].label for r in best["best"]],
+    lead=[
+        interval(r["difference"], r["ci_low"], r["ci_high"], "difference")
+        for r in best.to_dict("records")
+    ],
+)
+best.pivot(index="churn.rule", columns="referrals.refer_prob", values="best")
 
 # %%
-answers.pivot(index="churn.rule", columns="referrals.refer_prob", values="lead")
+best.pivot(index="churn.rule", columns="referrals.refer_prob", values="lead")
 
 # %% [markdown]
 # Discounted profit over the rungs and the churn rules (averaged over referral strengths), and

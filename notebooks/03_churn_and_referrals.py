@@ -27,12 +27,16 @@
 #    (`sim.validation.word_of_mouth_path`), and its long-run share with churn
 #    (`word_of_mouth_equilibrium`): the simulation does what the equations say.
 #
-# Every cell calls `sim`; there is no model code here. `SIM_SMOKE=1` shrinks markets, months and
-# replicates so that it runs in seconds.
+# Every cell calls `sim`; there is no model code here. As written it takes a few seconds (about
+# 5 s of CPU time); `SIM_SMOKE=1` shrinks markets, months and replicates further for the tests.
+# The two sweeps run with `sim.run_sweep` into results folders under `results/` (or
+# `$SIM_RESULTS_DIR`).
 
 # %%
 # %matplotlib inline
 import os
+import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -61,15 +65,8 @@ SMALL = {"market.size": 500, "scenario.months": 36, "scenario.replicates": 3} if
 pd.set_option("display.width", 120)
 
 
-def sweep_rows(scenario: sim.Scenario) -> pd.DataFrame:
-    """Every point of a scenario's sweep, its replicates labelled with the swept values."""
-    return pd.concat(
-        [
-            sim.simulate_replicates(p, point=i).assign(**values)
-            for i, (values, p) in enumerate(scenario.points())
-        ],
-        ignore_index=True,
-    )
+RESULTS = Path(os.environ.get("SIM_RESULTS_DIR") or ROOT / "results")
+EXECUTOR = "serial" if SMOKE else "local"  # "local": one worker process per CPU
 
 
 # %% [markdown]
@@ -80,7 +77,10 @@ def sweep_rows(scenario: sim.Scenario) -> pd.DataFrame:
 
 # %%
 churn = sim.load_scenario(ROOT / "scenarios" / "churn_rules.toml", overrides=SMALL)
-by_rule = sweep_rows(churn)
+STAMP = time.strftime("%Y%m%d-%H%M%S")
+by_rule = sim.run_sweep(
+    churn, RESULTS / "churn_rules" / f"notebook-{STAMP}", executor=EXECUTOR
+).timeseries
 plots.retention_curves(by_rule, by="churn.rule")
 
 # %% [markdown]
@@ -122,18 +122,15 @@ final_table(by_rule, fees, churn.finance.discount_rate)
 # joins with `referrals.conversion`. At `excellent` many interactions delight, so referrals matter.
 
 # %%
+KEY = "referrals.refer_prob"
+baseline = tomllib.loads((ROOT / "scenarios" / "baseline.toml").read_text())
 excellent = sim.load_scenario(
-    ROOT / "scenarios" / "baseline.toml",
+    {**baseline, "sweep": {KEY: [0.0, 0.1, 0.25, 0.5]}},
     overrides={**SMALL, "firms.0.service_level": "excellent"},
 )
-KEY = "referrals.refer_prob"
-by_referral = pd.concat(
-    [
-        sim.simulate_replicates(excellent.with_values({KEY: q}), point=i).assign(**{KEY: q})
-        for i, q in enumerate((0.0, 0.1, 0.25, 0.5))
-    ],
-    ignore_index=True,
-)
+by_referral = sim.run_sweep(
+    excellent, RESULTS / "baseline" / f"notebook-{STAMP}", executor=EXECUTOR
+).timeseries
 plots.retention_curves(by_referral, by=KEY)
 
 # %%

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -25,8 +27,9 @@
 #    a real difference from luck;
 # 3. all the teams meet in one market and compete for the same customers.
 #
-# Edit the two cells marked **edit**; everything else runs as it is. With `SIM_SMOKE=1` (the test
-# suite) the market, the horizon and the replicates shrink. Results go to `results/workshop/` (or
+# Edit the two cells marked **edit**; everything else runs as it is: a few seconds (about 4 s of
+# CPU time). With `SIM_SMOKE=1` (the test suite) the market, the horizon and the replicates
+# shrink. Results go to `results/workshop/` (or
 # `$SIM_RESULTS_DIR/workshop/`); there is no model code here.
 
 # %%
@@ -97,7 +100,13 @@ print(
 # ## 3. Run every team's rung in that market
 #
 # One sweep point per rung chosen (teams on the same rung share it), each with the scenario's
-# replicates.
+# replicates. Replicate r of every rung runs with the same seed (common random numbers), so the
+# rungs are compared on the same random draws.
+#
+# **Recognition, in this notebook and in notebook 02:** every firm starts recognised at the rung
+# it delivers (`recognised_start` left to its default), as an established firm would be; a rung
+# set for a sweep point or a head-to-head firm gets its own. `scenarios/world_class.toml` shows
+# the other case, a firm that climbs and waits to be recognised.
 
 # %%
 rungs = sorted(set(teams["rung"]), key=ladder.index)
@@ -151,8 +160,10 @@ pd.DataFrame(
 plots.ladder_chart(timeseries, manifest=result.manifest)
 
 # %% [markdown]
-# Monthly revenue, and cumulative profit with the month each rung's profit overtakes the lowest
-# rung's for good: the higher rungs cost more from the first month, and pay back later.
+# Monthly revenue, and cumulative profit against the lowest rung chosen. The legend says, for
+# each rung, from which month its cumulative profit stays at or above the lowest rung's, or that
+# it is never behind (its extra service cost is paid for from the start by the customers it
+# keeps); read the answer off the figure, it depends on the market set above.
 
 # %%
 plots.revenue_and_profit(timeseries, manifest=result.manifest)
@@ -193,5 +204,6 @@ final_table(
 #   91% rule, or the cost of the rung?
 # - Which rung maximises discounted profit here, and does the answer survive the TARP or strikes
 #   rule (change `MARKET` and run again)?
-# - World class is delivered from month 1 but recognised only after five years: how much of the
-#   ten years does the firm pay for it before the market rewards it?
+# - Here every firm is recognised at its rung from month 0. A firm that climbs to world class
+#   is recognised only after five years of it (`scenarios/world_class.toml`): how much of the
+#   ten years would it pay for the rung before the market rewards it?

@@ -10,6 +10,10 @@ The public Python API:
   replicate) run of a scenario's sweep, in a results folder; the returned object gives
   ``.summary``, ``.timeseries``, ``.runs`` and ``.manifest`` as DataFrames and dicts;
 - `load_results(dir)` -> a results folder read back, the same way;
+- `rerun(dir, run_id)` -> one run of a results folder run again from the folder alone (its
+  scenario: `Results.scenario_for(run_id)`);
+- `compare(results, by=KEY, metric=..., reference=VALUE, at_month=...)` -> each level of a swept
+  key against a reference level: differences with intervals, paired on common random numbers;
 - `get_ladder(name)` and `BUILTIN_LADDERS`: the service ladders.
 """
 
@@ -17,7 +21,8 @@ from sim.ladder import BUILTIN_LADDERS, Ladder, Rung, get_ladder
 from sim.runner import simulate, simulate_replicates
 from sim.scenario import Scenario, ScenarioError, load_scenario
 from sim.store import Results, load_results
-from sim.sweep import SweepResult, run_sweep
+from sim.summary import compare
+from sim.sweep import SweepResult, rerun, run_sweep
 
 __all__ = [
     "BUILTIN_LADDERS",
@@ -27,9 +32,11 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SweepResult",
+    "compare",
     "get_ladder",
     "load_results",
     "load_scenario",
+    "rerun",
     "run_sweep",
     "simulate",
     "simulate_replicates",

@@ -1,10 +1,9 @@
 """The agents of the readable engine: `Person` and `FirmAgent`, both `mesa.Agent`s.
 
 A person carries its own state (status, firm, expectation, bad-experience history, closures) and
-knows how to have an experience and how to react to a bad one. A firm knows what it delivers this
-month (its departments' rungs), its reputation (recognised rung and delivery streaks), how to
-draw the department a customer deals with and, when it has them, its contact centre's month (the
-chance a call waits past the customer's patience) and its chance of a stock-out. The month's
+knows how to have an experience and how to react to a bad one. A firm agent is a view of its row
+of `sim.firms.Firms` (what it delivers this month, its operations and its reputation, shared with
+the population engine) and knows how to draw the department a customer deals with. The month's
 schedule (who acts when, the synchronous update) lives in `model.py`; the formulas live in
 `rules.py`.
 """
@@ -17,79 +16,71 @@ from typing import TYPE_CHECKING
 import mesa
 
 from sim import rules
-from sim.ladder import Ladder, Rung
-from sim.operations import QueueMonth, queue_month
+from sim.ladder import Rung
 
 if TYPE_CHECKING:
-    from sim.scenario import Churn, Firm
+    from sim.firms import Firms
+    from sim.scenario import Churn
 
 
 class FirmAgent(mesa.Agent):
-    """A firm: what it delivers each month, its reputation and its fee."""
+    """A firm, as an agent: a view of its row of the run's `sim.firms.Firms`.
 
-    def __init__(self, model: mesa.Model, index: int, spec: Firm, ladder: Ladder):
+    The firm's state and bookkeeping (delivery, operations, reputation) live in `Firms`, shared
+    with the population engine; this agent keeps, as plain Python values, what a customer's
+    interaction reads (its departments' rungs and weights, the chance of a late call or a
+    stock-out), refreshed by `sync` whenever the firms' month changes them.
+    """
+
+    def __init__(self, model: mesa.Model, index: int, firms: Firms):
         super().__init__(model)
         self.index = index
-        self.spec = spec
-        self.name = spec.name
-        self.ladder = ladder
-        self.monthly_fee = spec.monthly_fee
-        self.recognised = ladder.index(spec.recognised_start)
-        self.streaks = [0] * len(ladder)  # months in a row each rung has been delivered or bettered
-        self.centre = spec.contact_centre  # None: no queue
-        self.staffing_cost = 0.0 if self.centre is None else self.centre.staffing_cost
+        self.firms = firms
+        self.spec = firms.specs[index]
+        self.name = self.spec.name
+        self.centre = firms.centres[index]  # None: no queue
+        self.has_inventory = bool(firms.has_inventory[index])
+        self.stockout_prob = float(firms.stockout_prob[index])
         self.late_prob = 0.0  # this month: chance a call waits past the customer's patience
-        self.stockout_prob = 0.0 if spec.inventory is None else 1.0 - spec.inventory.fill_rate
-        self.has_inventory = spec.inventory is not None
-        self._configured: tuple[str, ...] | None = None
-        self.begin_month(0)
+        self.sync()
 
-    def begin_month(self, month: int) -> None:
-        """Set this month's departments' rungs (following the schedule) and what follows from them."""
-        rung_ids = self.spec.rungs_at(month)
-        if rung_ids == self._configured:
-            return
-        self._configured = rung_ids
-        weights = self.spec.department_weights
-        self.rungs: list[Rung] = [self.ladder[self.ladder.index(r)] for r in rung_ids]
-        self.rung_indices = [self.ladder.index(r) for r in rung_ids]
-        self.cumulative_weights = [sum(weights[: i + 1]) for i in range(len(weights))]
-        self.delivered = min(self.rung_indices)
-        self.delivered_quality = sum(
-            w * r.quality_mean for w, r in zip(weights, self.rungs, strict=True)
-        )
-        self.cost_per_customer = sum(
-            w * r.cost_per_customer for w, r in zip(weights, self.rungs, strict=True)
-        )
+    def sync(self) -> None:
+        """Copy this month's departments (rungs and cumulative weights) and late-call chance."""
+        i, ladder = self.index, self.firms.ladder
+        n = int(self.firms.n_departments[i])
+        self.rungs: list[Rung] = [ladder[r] for r in self.firms.rung[i, :n].tolist()]
+        self.cut: list[float] = self.firms.cut[i, : n - 1].tolist()
+        self.late_prob = float(self.firms.late_prob[i])
 
-    def open_queue(self, calls: int) -> QueueMonth:
-        """Step 2, contact centre: this month's queue from its calls; sets `late_prob`."""
-        queue = queue_month(calls, self.centre)
-        self.late_prob = queue.late_prob
-        return queue
+    @property
+    def monthly_fee(self) -> float:
+        """Revenue per customer-month."""
+        return float(self.firms.monthly_fee[self.index])
+
+    @property
+    def delivered(self) -> int:
+        """This month's delivered rung (the weakest department's), a ladder index."""
+        return int(self.firms.delivered[self.index])
+
+    @property
+    def recognised(self) -> int:
+        """The recognised rung, a ladder index."""
+        return int(self.firms.recognised[self.index])
+
+    @property
+    def streaks(self) -> list[int]:
+        """Months in a row each rung has been delivered or bettered."""
+        return self.firms.streaks[self.index].tolist()
 
     def draw_department(self, random: _random.Random) -> Rung:
         """The rung of the department a customer deals with, drawn by department weight."""
         if len(self.rungs) == 1:
             return self.rungs[0]
         u = random.random()
-        for rung, cumulative in zip(self.rungs, self.cumulative_weights, strict=True):
-            if u < cumulative:
+        for rung, cut in zip(self.rungs, self.cut, strict=False):
+            if u < cut:
                 return rung
         return self.rungs[-1]
-
-    def update_reputation(self) -> None:
-        """Step 8, at the end of the month: streaks, then the recognised rung."""
-        top = len(self.ladder) - 1
-        for r in range(top + 1):
-            self.streaks[r] = rules.streak_after(self.streaks[r], self.delivered >= r)
-        up = self.recognised + 1
-        self.recognised = rules.recognised_after(
-            self.recognised,
-            self.delivered,
-            self.streaks[up] if up <= top else 0,
-            self.ladder[up].sustain_months if up <= top else 1,
-        )
 
 
 class Person(mesa.Agent):

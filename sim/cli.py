@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.ladder import RUNG_FIELDS
-from sim.scenario import ENGINES, Scenario, ScenarioError
+from sim.scenario import ENGINES, SWEEP_SEEDS, Scenario, ScenarioError
 
 PROG = "retention-sim"
 
@@ -345,6 +345,7 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
         ("scenario.replicates", args.replicates),
         ("scenario.seed", args.seed),
         ("scenario.engine", args.engine),
+        ("sweep.seeds", getattr(args, "seeds", None)),
     ):
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -498,6 +499,13 @@ def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="continue the sweep in DIR (its scenario is read from DIR/manifest.json)",
     )
     _add_overrides(p)
+    p.add_argument(
+        "--seeds",
+        choices=SWEEP_SEEDS,
+        help="override sweep.seeds: common (the default: replicate r of every point runs with "
+        "the same seed, so points are compared on the same random draws) or independent "
+        "(every run its own seed)",
+    )
     _add_execution(p)
     return p
 
@@ -509,7 +517,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
         if args.scenario or changes:
             raise CliError(
                 "--resume DIR continues DIR's own scenario (from its manifest.json): give no "
-                "SCENARIO, --set, --replicates, --seed or --engine with it"
+                "SCENARIO, --set, --replicates, --seed, --engine or --seeds with it"
             )
         result = _execute(args, argv, None, Path(args.resume), kind="sweep", resume=True)
     else:

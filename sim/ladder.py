@@ -54,7 +54,14 @@ class Rung:
 
 @dataclass(frozen=True)
 class Ladder:
-    """An ordered list of rungs, lowest first."""
+    """An ordered list of rungs, lowest first.
+
+    Attributes:
+        name: the built-in ladder's name (``"five"``), or ``"inline"`` for a scenario's own.
+        rungs: the `Rung` s, lowest first.
+        ids: the rung ids, lowest first.
+        labels: the rung labels, lowest first.
+    """
 
     name: str
     rungs: tuple[Rung, ...]
@@ -67,10 +74,12 @@ class Ladder:
 
     @property
     def ids(self) -> tuple[str, ...]:
+        """The rung ids, lowest first."""
         return tuple(r.id for r in self.rungs)
 
     @property
     def labels(self) -> tuple[str, ...]:
+        """The rung labels, lowest first."""
         return tuple(r.label for r in self.rungs)
 
     def index(self, rung_id: str) -> int:

@@ -1,7 +1,8 @@
 """The monthly row: what each engine counts, and how every reported column is computed from it.
 
-Engines only count. Each month they fill a `Tallies` (people counted per firm, plus the market's
-stocks, and the month's figures of each contact centre, `Tallies.record_queue`); `build_frame`
+Engines only count. Each month they fill a `Tallies` through one call, `Tallies.record_month`
+(people counted per firm, the firms' state from `sim.firms.Firms`, and the market's stocks), plus
+the month's figures of each contact centre (`Tallies.record_queue`); `build_frame`
 then turns the whole run's tallies into the MODEL.md frame in one vectorised pass, using
 `METRICS`, the single declared list of reported columns and how each is computed.
 Adding a metric is one line in `METRICS` (and, if it needs a new count, one name in
@@ -12,7 +13,8 @@ Also here: summary figures computed from a frame (CLV per initial customer, end-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ import pandas as pd
 from sim.operations import QueueMonth
 from sim.rules import discount_factor
 from sim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.firms import Firms
 
 # What engines count per (month, firm). Stocks are end-of-month unless named *_start.
 FIRM_COUNTS = (
@@ -69,6 +74,38 @@ class Tallies:
         self.market: dict[str, np.ndarray] = {
             k: np.zeros(months + 1, np.int64) for k in MARKET_COUNTS
         }
+
+    def record_month(
+        self,
+        month: int,
+        firms: Firms,
+        counts: Mapping[str, Sequence[int] | np.ndarray],
+        people: Mapping[str, Sequence[float] | np.ndarray],
+        market: Mapping[str, int],
+    ) -> None:
+        """Record month ``month`` at its end: the one place both engines write a month's row.
+
+        Args:
+            month: the month t (0 for the initial state).
+            firms: the run's firms (their cost, fee, staffing cost and rungs this month).
+            counts: (firms,) the month's flows (names of `MONTHLY_FLOWS`; any left out stay 0).
+            people: (firms,) ``customers_start``, ``customers``, ``cohort_remaining`` and
+                ``expectation_sum``, counted by the engine.
+            market: the end-of-month ``prospects``, ``away`` and ``gone``.
+        """
+        row = {k: v[month] for k, v in self.firm.items()}
+        for k, v in counts.items():
+            row[k][:] = v
+        for k in ("customers_start", "customers", "cohort_remaining", "expectation_sum"):
+            row[k][:] = people[k]
+        row["cost_per_customer"][:] = firms.cost_per_customer
+        row["monthly_fee"][:] = firms.monthly_fee
+        if month > 0:
+            row["staffing_cost"][:] = firms.staffing_cost
+        row["delivered_rung"][:] = firms.delivered
+        row["recognised_rung"][:] = firms.recognised
+        for k in MARKET_COUNTS:
+            self.market[k][month] = market[k]
 
     def record_queue(self, month: int, firm: int, queue: QueueMonth) -> None:
         """Record a firm's contact-centre month (`sim.operations.queue_month`)."""
@@ -150,6 +187,12 @@ def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
     Flows of month 0 are zero by construction (engines count nothing there), so revenue, costs and
     profit are zero and the cumulative columns start at zero.
     """
+    return pd.DataFrame(metric_values(tallies, scenario))
+
+
+def metric_values(tallies: Tallies, scenario: Scenario) -> dict[str, np.ndarray]:
+    """The frame's columns (`COLUMNS`, in order) as arrays, one entry per (month, firm), month
+    by month, firms in scenario order: what `build_frame` puts in a DataFrame."""
     months_plus_one, n_firms = tallies.firm["customers"].shape
     firm_names, rung_ids = scenario.firm_names, scenario.ladder.ids
     acquisition_cost, discount_rate = scenario.acquisition.cost, scenario.finance.discount_rate
@@ -167,8 +210,7 @@ def build_frame(tallies: Tallies, scenario: Scenario) -> pd.DataFrame:
     }
     for name, compute in METRICS.items():
         x[name] = compute(c, x)
-    frame = pd.DataFrame({name: x[name] for name in METRICS})
-    return frame
+    return {name: x[name] for name in METRICS}
 
 
 def clv_per_initial_customer(

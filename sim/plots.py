@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sim.formatting import money_alike
 from sim.ladder import BUILTIN_LADDERS, DEFAULT_LADDER, RUNG_FIELDS, Ladder, Rung
 from sim.summary import (
     CONFIDENCE,
@@ -317,7 +319,18 @@ def _format_axis(axis: Any, kind: str) -> None:
         axis.set_major_formatter(FuncFormatter(_thousands))
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A swept value as a label: numbers with ``g``, tables (a network, stored as JSON text in
+    the rows) as ``watts_strogatz k=10 p=0.1``, arrays as ``0.09, 0.19``."""
+    if isinstance(value, str) and value[:1] in "{[":
+        with contextlib.suppress(ValueError):
+            value = json.loads(value)
+    if isinstance(value, dict):
+        head = [value_text(value["generator"])] if "generator" in value else []
+        rest = [f"{k}={value_text(v)}" for k, v in value.items() if k != "generator"]
+        return " ".join(head + rest)
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(v) for v in value)
     if isinstance(value, float | np.floating):
         return f"{value:g}"
     return str(value)
@@ -489,7 +502,7 @@ class Grouping:
         parts = []
         if self.firm is not None and self.several_firms:
             parts.append(f"firm {self.firm}")
-        parts += [f"{key_name(k)} = {_value_text(v)}" for k, v in self.fixed]
+        parts += [f"{key_name(k)} = {value_text(v)}" for k, v in self.fixed]
         if self.averaged:
             over = [f"{key_name(k)} ({n} values)" for k, n in self.averaged]
             text = over[0] if len(over) == 1 else ", ".join(over[:-1]) + " and " + over[-1]
@@ -512,12 +525,12 @@ def _ordered(
         return values, [ladder[i].label for i in positions], positions, True
     listed = (((manifest or {}).get("scenario") or {}).get("sweep") or {}).get(key)
     if isinstance(listed, list):
-        rank = {_value_text(v): i for i, v in enumerate(listed)}
-        values.sort(key=lambda v: rank.get(_value_text(v), len(rank)))
+        rank = {value_text(v): i for i, v in enumerate(listed)}
+        values.sort(key=lambda v: rank.get(value_text(v), len(rank)))
     else:
         with contextlib.suppress(TypeError):
             values.sort()
-    return values, [_value_text(v) for v in values], list(range(len(values))), False
+    return values, [value_text(v) for v in values], list(range(len(values))), False
 
 
 def _firm_order(
@@ -868,6 +881,8 @@ def ladder_chart(
     rows = g.rows(timeseries)
     fees, rate = finance_of(manifest, timeseries)
     table = rung_table(rows, g.column, fees, rate, order=list(g.values))
+    conditions = int(table["conditions"].max()) if len(table) else 1
+    wins = table["best_in"].to_numpy(dtype=np.int64)
     horizon = int(rows["step"].max())
     fig = Figure(figsize=(15, 11), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
@@ -905,12 +920,18 @@ def ladder_chart(
         bottoms = np.where(np.isfinite(low), np.fmin(low, mean), mean)
         extent = np.nanmax(np.abs(np.concatenate([tops, bottoms, [0.0]])))
         pad = 0.02 * (extent if np.isfinite(extent) and extent > 0 else 1.0)
+        # the numbers one compares across bars are written alike (8.70M beside 8.67M)
+        texts = (
+            money_alike(mean.tolist()) if kind == MONEY else [format_value(v, kind) for v in mean]
+        )
         for i, bar in enumerate(bars):
-            text = format_value(mean[i], kind)
+            text = texts[i]
             bold = best is not None and best[i]
             if bold:
-                text += "\nbest"
+                text += "\nbest" if conditions == 1 else f"\nbest in all {conditions}"
                 bar.set_linewidth(3.5)
+            elif best is not None and wins[i] > 0:
+                text += f"\nbest in {wins[i]} of {conditions}"
             up = not np.isfinite(mean[i]) or mean[i] >= 0
             ax.text(
                 positions[i],
@@ -945,11 +966,19 @@ def ladder_chart(
         if g.rung_valued
         else f"What each {g.title} keeps and earns"
     )
+    split = None
+    if conditions > 1 and not table["best"].any():
+        over = " x ".join(key_name(k) for k, _ in g.averaged)
+        split = (
+            f"no single best: the most profitable {g.title} differs between the {conditions} "
+            f"conditions ({over}); each bar says in how many it is best"
+        )
     _title(
         fig,
         title,
         f"mean and {CONFIDENCE:.0%} confidence interval over {n} replicate{'s' * (n != 1)}",
         g.note,
+        split,
         note,
     )
     return fig
@@ -1079,7 +1108,7 @@ def parameter_map(
         f"{title}\nby {key_name(x)} and {key_name(y)}",
         f"mean ± half-width of the {CONFIDENCE:.0%} confidence interval over {n} replicates",
         f"firm {chosen}" if len(all_firms) > 1 else None,
-        *(f"{key_name(k)} = {_value_text(v)}" for k, v in (fixed or {}).items()),
+        *(f"{key_name(k)} = {value_text(v)}" for k, v in (fixed or {}).items()),
         averaged,
         note,
     )
@@ -1260,7 +1289,7 @@ def figures_for(
     if not varying:
         name = ((manifest.get("scenario") or {}).get("scenario") or {}).get("name")
         point = ", ".join(
-            f"{k} = {_value_text(v)}" for k in swept_keys(rows) for v in pd.unique(rows[k])
+            f"{k} = {value_text(v)}" for k in swept_keys(rows) for v in pd.unique(rows[k])
         )
         n = rows["run_id"].nunique() if "run_id" in rows else 1
         title = f"{name + ': ' if name else ''}customers and revenue per firm"

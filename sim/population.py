@@ -27,13 +27,15 @@ network generators (`network.py`), running replicates (`runner.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from sim import rules
+from sim.firms import Firms
 from sim.metrics import Tallies, build_frame
 from sim.network import adjacency_csr, build_network
-from sim.operations import queue_month
 from sim.scenario import Scenario
 
 BLOCK = 1 << 16  # people per block in the whole-market passes (bounds their temporaries)
@@ -151,123 +153,54 @@ def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Firms: what each delivers this month, and its reputation (a handful of numbers, not people).
+# One month's decisions, passed from phase to phase.
 
 
-class FirmTable:
-    """Every firm's delivery this month, per department, and its reputation, as small arrays.
+def _empty() -> np.ndarray:
+    return np.zeros(0, np.int64)
 
-    Attributes (this month, after `begin_month`):
-        rung: (firms, departments) ladder index of each department (padded with department 0).
-        quality_mean, quality_sd, resolve_prob, quick_resolve_prob: (firms, departments) rung
-            values of each department.
-        cut: (firms, departments - 1) cumulative department weights; a uniform u picks the first
-            department whose cumulative weight exceeds u (padding: +inf).
-        delivered: (firms,) lowest department rung (ladder index).
-        delivered_quality: (firms,) weighted mean ``quality_mean`` of the departments (0-10).
-        cost_per_customer: (firms,) weighted mean ``cost_per_customer`` (currency per month).
-        recognised: (firms,) recognised rung (ladder index).
-        streaks: (firms, rungs) months in a row each rung has been delivered or bettered.
-        centres: each firm's `sim.scenario.ContactCentre`, or None.
-        has_centre, has_inventory: (firms,) bool, whether the firm has a contact centre, an
-            inventory.
-        stockout_prob: (firms,) chance an interaction meets a stock-out, 1 - fill rate (0
-            without an inventory).
-        staffing_cost: (firms,) agents x cost per agent-month (0 without a contact centre).
-        operations: whether any firm has a contact centre or an inventory.
+
+@dataclass
+class _Month:
+    """What the phases of one month pass on to each other (decided, not yet applied).
+
+    People are indices into the population arrays; ``*_at`` are positions in ``customers``.
     """
 
-    def __init__(self, scenario: Scenario):
-        self.specs = scenario.firms
-        self.ladder = scenario.ladder
-        nf = len(self.specs)
-        self.n_departments = max(len(f.departments) for f in self.specs)
-        depts = self.n_departments
-        self.weights = np.zeros((nf, depts))
-        self.cut = np.full((nf, max(depts - 1, 0)), np.inf)
-        for i, f in enumerate(self.specs):
-            w = list(f.department_weights)
-            self.weights[i, : len(w)] = w
-            cumulative = [sum(w[: j + 1]) for j in range(len(w))]
-            self.cut[i, : len(w) - 1] = cumulative[:-1]
-        self.multi_department = depts > 1
-        self.monthly_fee = np.array([f.monthly_fee for f in self.specs])
-        rungs = self.ladder.rungs
-        self._rung_mean = np.array([r.quality_mean for r in rungs], dtype=np.float32)
-        self._rung_sd = np.array([r.quality_sd for r in rungs], dtype=np.float32)
-        self._rung_resolve = np.array([r.resolve_prob for r in rungs])
-        self._rung_quick = np.array([r.quick_resolve_prob for r in rungs])
-        self._rung_cost = np.array([r.cost_per_customer for r in rungs])
-        self.sustain = np.array([r.sustain_months for r in rungs], dtype=np.int64)
-        self.centres = [f.contact_centre for f in self.specs]  # None: no contact centre
-        self.has_centre = np.array([c is not None for c in self.centres])
-        self.has_inventory = np.array([f.inventory is not None for f in self.specs])
-        self.stockout_prob = np.array(
-            [0.0 if f.inventory is None else 1.0 - f.inventory.fill_rate for f in self.specs]
-        )
-        self.operations = bool(self.has_centre.any() or self.has_inventory.any())
-        self.staffing_cost = np.array([0.0 if c is None else c.staffing_cost for c in self.centres])
-        self.recognised = np.array(
-            [self.ladder.index(f.recognised_start) for f in self.specs], dtype=np.int64
-        )
-        self.streaks = np.zeros((nf, len(self.ladder)), dtype=np.int64)
-        self._configured: tuple | None = None
-        self.begin_month(0)
-
-    def begin_month(self, month: int) -> None:
-        """Set this month's department rungs (following the schedules) and what follows."""
-        ids = tuple(f.rungs_at(month) for f in self.specs)
-        if ids == self._configured:
-            return
-        self._configured = ids
-        nf, depts = self.weights.shape
-        rung = np.zeros((nf, depts), dtype=np.int64)
-        for i, rung_ids in enumerate(ids):
-            index = [self.ladder.index(r) for r in rung_ids]
-            rung[i, :] = index[0]
-            rung[i, : len(index)] = index
-        self.rung = rung
-        self.quality_mean = self._rung_mean[rung]
-        self.quality_sd = self._rung_sd[rung]
-        self.resolve_prob = self._rung_resolve[rung]
-        self.quick_resolve_prob = self._rung_quick[rung]
-        self.delivered = np.array(
-            [min(self.ladder.index(r) for r in rung_ids) for rung_ids in ids], dtype=np.int64
-        )
-        self.delivered_quality = (self.weights * self._rung_mean[rung]).sum(axis=1)
-        self.cost_per_customer = (self.weights * self._rung_cost[rung]).sum(axis=1)
-
-    def references(self, standard: float) -> np.ndarray:
-        """Step 5's reference quality s: for a customer of each firm (the best of the *other*
-        firms, or the standard), and last for everyone else (the best of all firms).
-
-        Returns:
-            (firms + 1,) float32.
-        """
-        quality = self.delivered_quality
-        nf = quality.size
-        out = np.empty(nf + 1, dtype=np.float32)
-        for i in range(nf):
-            others = np.delete(quality, i)
-            out[i] = rules.market_reference(standard, others.max()) if others.size else standard
-        out[nf] = rules.market_reference(standard, quality.max())
-        return out
-
-    def update_reputation(self) -> None:
-        """Step 8, at the end of the month: streaks, then the recognised rung."""
-        top = len(self.ladder) - 1
-        rung_index = np.arange(top + 1)
-        self.streaks = rules.streak_after(
-            self.streaks, self.delivered[:, None] >= rung_index[None, :]
-        )
-        up = self.recognised + 1
-        has_next = up <= top
-        capped = np.minimum(up, top)
-        next_streak = np.where(has_next, self.streaks[np.arange(up.size), capped], 0)
-        next_sustain = np.where(has_next, self.sustain[capped], 1)
-        self.recognised = rules.recognised_after(
-            self.recognised, self.delivered, next_streak, next_sustain
-        ).astype(np.int64)
+    t: int
+    recognised: np.ndarray  # recognised rungs at the start of the month (the choice reads them)
+    customers: np.ndarray  # customers at the start of the month, ascending
+    customer_firm: np.ndarray  # the firm of each
+    prospects: np.ndarray  # prospects at the start of the month, ascending
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+    start_customers: np.ndarray = field(default_factory=_empty)
+    contact_at: np.ndarray = field(
+        default_factory=_empty
+    )  # positions in ``customers`` with an interaction
+    people: np.ndarray = field(default_factory=_empty)  # the person of each interaction
+    firm_of: np.ndarray = field(default_factory=_empty)  # the firm of each interaction
+    department: np.ndarray | None = None  # its department (firms with several departments)
+    quality: np.ndarray = field(default_factory=_empty)  # its quality x
+    outcome: np.ndarray = field(default_factory=_empty)  # its outcome (rules.BAD/MET/DELIGHTED)
+    bad_people: np.ndarray = field(default_factory=_empty)  # people with a bad experience
+    bad_firm: np.ndarray = field(default_factory=_empty)  # the firm of each
+    leaves_bad: np.ndarray = field(default_factory=_empty)  # whether each leaves after it
+    leaving: np.ndarray = field(
+        default_factory=_empty
+    )  # per customer: leaves this month (either route)
+    stays_at: np.ndarray = field(default_factory=_empty)  # per interaction: the customer stays
+    won_person: np.ndarray = field(default_factory=_empty)  # prospects won by a referral
+    won_firm: np.ndarray = field(default_factory=_empty)  # the winning firm of each
+    told: np.ndarray = field(default_factory=_empty)  # prospects told by an unhappy leaver
+    told_firm: np.ndarray = field(default_factory=_empty)  # the firm each is closed to
+    marketed_people: np.ndarray = field(
+        default_factory=_empty
+    )  # prospects who join through marketing
+    marketed_firm: np.ndarray = field(default_factory=_empty)  # the firm each joins
+    leavers: np.ndarray = field(default_factory=_empty)  # customers who leave
+    leaver_firm: np.ndarray = field(default_factory=_empty)  # the firm each leaves
+    switching: np.ndarray = field(default_factory=_empty)  # per leaver: switches to a competitor
+    new_firm: np.ndarray = field(default_factory=_empty)  # the competitor of each switcher
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +230,7 @@ class PopulationModel:
         self.scenario = sc
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.firms = FirmTable(sc)
+        self.firms = Firms(sc, quality_dtype=np.float32)
         n, nf = sc.market.size, len(sc.firms)
         self.size, self.n_firms = n, nf
         self.steps = 0
@@ -377,25 +310,45 @@ class PopulationModel:
         return np.flatnonzero(self._mask)
 
     def step(self) -> None:
-        """One month of MODEL.md (t = self.steps after the increment)."""
+        """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
+        in order, named as in `sim.model.RetentionModel`. The first seven decide from the state
+        at the start of the month; `_apply` and `_reputation` change it at the end; `_accounts`
+        records the month."""
+        month = self._delivery()
+        self._contact_and_experience(month)
+        self._churn(month)
+        self._referrals(month)
+        self._expectations(month)
+        self._acquisition(month)
+        self._leavers(month)
+        self._apply(month)
+        self._reputation(month)
+        self._accounts(month)
+
+    def _delivery(self) -> _Month:
+        """Start of the month: each firm's department rungs from its schedule (section 7.1)."""
         self.steps += 1
-        t = self.steps
-        sc, rng = self.scenario, self.rng
-        churn, refs, cust_spec = sc.churn, sc.referrals, sc.customers
-        firms, nf = self.firms, self.n_firms
-        firms.begin_month(t)
-        recognised = firms.recognised.copy()  # reputation at the start of the month
-        status, expectation = self.status, self.expectation
-        counts: dict[str, np.ndarray] = {}
+        self.firms.begin_month(self.steps)
+        customers = self._customers  # as `_record` left them, ascending
+        return _Month(
+            t=self.steps,
+            recognised=self.firms.recognised.copy(),
+            customers=customers,
+            customer_firm=self.firm[customers],
+            prospects=self._prospects,
+        )
 
-        # Phase 1: decide, from the state at the start of the month -------------------------
-        customers, prospects = self._customers, self._prospects  # as `_record` left them
-        customer_firm = self.firm[customers]
-        start_customers = self._count(customer_firm)
-
-        # Steps 1-2: contact and experience.
-        contact_at = self._chance(customers.size, cust_spec.contact_prob)
-        people, firm_of = customers[contact_at], customer_firm[contact_at]
+    def _contact_and_experience(self, month: _Month) -> None:
+        """Steps 1 and 2 (section 7.2): who has an interaction, then each interaction's
+        department, quality and, at firms with them, late call (from the contact centre's
+        queue) and stock-out."""
+        firms, nf, rng = self.firms, self.n_firms, self.rng
+        cust = self.scenario.customers
+        counts = month.counts
+        month.start_customers = self._count(month.customer_firm)
+        month.contact_at = self._chance(month.customers.size, cust.contact_prob)
+        people = month.people = month.customers[month.contact_at]
+        firm_of = month.firm_of = month.customer_firm[month.contact_at]
         counts["interactions"] = self._count(firm_of)
         if firms.multi_department:
             department = np.zeros(people.size, dtype=np.int64)
@@ -405,40 +358,49 @@ class PopulationModel:
                 department[here] = np.searchsorted(firms.cut[f], u[here], side="right")
             mean = firms.quality_mean[firm_of, department]
             sd = firms.quality_sd[firm_of, department]
-        else:
-            department = None  # every firm has one department
+            month.department = department
+        else:  # every firm has one department
             mean = firms.quality_mean[:, 0][firm_of] if nf > 1 else firms.quality_mean[0, 0]
             sd = firms.quality_sd[:, 0][firm_of] if nf > 1 else firms.quality_sd[0, 0]
         quality = rng.standard_normal(people.size, dtype=np.float32)
         quality *= sd
         quality += mean
         np.clip(quality, 0.0, 10.0, out=quality)
-        outcome = rules.experience_outcome(quality, expectation[people], cust_spec.tolerance)
+        month.quality = quality
+        outcome = rules.experience_outcome(quality, self.expectation[people], cust.tolerance)
         if firms.operations:
-            outcome = self._operations(t, firm_of, counts, outcome)
+            outcome = self._operations(month.t, firm_of, counts, outcome)
+        month.outcome = outcome
 
-        # Step 3: churn after a bad experience, then attrition.
-        bad = np.flatnonzero(outcome == rules.BAD)
-        bad_people, bad_firm = people[bad], firm_of[bad]
-        counts["bad_experiences"] = self._count(bad_firm)
-        counts["delighted"] = self._count(firm_of[outcome == rules.DELIGHTED])
-        leaves_bad = self._leaves_after_bad(
-            bad_people, bad_firm, None if department is None else department[bad], t, counts
+    def _churn(self, month: _Month) -> None:
+        """Step 3 (section 7.3): churn after a bad experience, then attrition."""
+        counts, customers = month.counts, month.customers
+        bad = np.flatnonzero(month.outcome == rules.BAD)
+        month.bad_people, month.bad_firm = month.people[bad], month.firm_of[bad]
+        counts["bad_experiences"] = self._count(month.bad_firm)
+        counts["delighted"] = self._count(month.firm_of[month.outcome == rules.DELIGHTED])
+        department = None if month.department is None else month.department[bad]
+        month.leaves_bad = self._leaves_after_bad(
+            month.bad_people, month.bad_firm, department, month.t, counts
         )
         leaving = np.zeros(customers.size, dtype=bool)
-        leaving[self._chance(customers.size, churn.base_prob)] = True  # attrition
-        leaving_bad_at = contact_at[bad[leaves_bad]]
+        leaving[self._chance(customers.size, self.scenario.churn.base_prob)] = True  # attrition
+        leaving_bad_at = month.contact_at[bad[month.leaves_bad]]
         leaving[leaving_bad_at] = False  # they leave after the bad experience instead
-        counts["left_attrition"] = self._count(customer_firm[leaving])
-        counts["left_bad_experience"] = self._count(customer_firm[leaving_bad_at])
+        counts["left_attrition"] = self._count(month.customer_firm[leaving])
+        counts["left_bad_experience"] = self._count(month.customer_firm[leaving_bad_at])
         leaving[leaving_bad_at] = True
-        stays_at = ~leaving[contact_at]  # per interaction: the customer stays
+        month.leaving = leaving
+        month.stays_at = ~leaving[month.contact_at]  # per interaction: the customer stays
 
-        # Step 4: referrals by delighted stayers, and negative word of mouth.
-        delighted = np.flatnonzero((outcome == rules.DELIGHTED) & stays_at)
+    def _referrals(self, month: _Month) -> None:
+        """Step 4 (section 7.4): referrals by delighted stayers, and negative word of mouth."""
+        counts, status, t = month.counts, self.status, month.t
+        refs = self.scenario.referrals
+        delighted = np.flatnonzero((month.outcome == rules.DELIGHTED) & month.stays_at)
         refers = delighted[self._chance(delighted.size, refs.refer_prob)]
-        referrer_firm = firm_of[refers]
-        target = self._one_other(people[refers])
+        referrer_firm = month.firm_of[refers]
+        target = self._one_other(month.people[refers])
         made = target >= 0
         counts["referrals_made"] = self._count(referrer_firm[made])
         target, referrer_firm = target[made], referrer_firm[made]
@@ -446,60 +408,72 @@ class PopulationModel:
         if self.closed_until is not None:
             converts &= self.closed_until[target, referrer_firm] < t
         converts &= self.rng.random(target.size) < refs.conversion
-        won_person, won_firm = first_per_target(rng, target[converts], referrer_firm[converts])
-        counts["joined_referral"] = self._count(won_firm)
-        told = told_firm = np.zeros(0, np.int64)
-        if self.word_of_mouth:
-            tellers = bad_people[leaves_bad]
-            row, told = self._others_without_replacement(tellers, refs.negative_reach)
-            told_firm = bad_firm[leaves_bad][row]
-            prospect_told = status[told] == rules.PROSPECT
-            told, told_firm = told[prospect_told], told_firm[prospect_told]
-
-        # Step 5: expectations (the stayers' own experience, then the market pull).
-        adapting = people[stays_at]
-        expectation[adapting] = rules.move_toward(
-            expectation[adapting], quality[stays_at], cust_spec.adapt_rate
+        month.won_person, month.won_firm = first_per_target(
+            self.rng, target[converts], referrer_firm[converts]
         )
-        if cust_spec.market_pull > 0:
-            reference = firms.references(sc.market.standard)
+        counts["joined_referral"] = self._count(month.won_firm)
+        if self.word_of_mouth:
+            tellers = month.bad_people[month.leaves_bad]
+            row, told = self._others_without_replacement(tellers, refs.negative_reach)
+            told_firm = month.bad_firm[month.leaves_bad][row]
+            prospect_told = status[told] == rules.PROSPECT
+            month.told, month.told_firm = told[prospect_told], told_firm[prospect_told]
+
+    def _expectations(self, month: _Month) -> None:
+        """Step 5 (section 7.5): the stayers' own experience, then the market pull."""
+        cust, expectation = self.scenario.customers, self.expectation
+        adapting = month.people[month.stays_at]
+        expectation[adapting] = rules.move_toward(
+            expectation[adapting], month.quality[month.stays_at], cust.adapt_rate
+        )
+        if cust.market_pull > 0:
+            reference = self.firms.references(self.scenario.market.standard).astype(np.float32)
             for lo in range(0, self.size, BLOCK):
                 block = slice(lo, lo + BLOCK)
                 expectation[block] = rules.move_toward(
-                    expectation[block], reference[self.firm[block]], cust_spec.market_pull
+                    expectation[block], reference[self.firm[block]], cust.market_pull
                 )
 
-        # Step 6: acquisition through marketing, among prospects not won by a referral.
-        marketed = self._chance(prospects.size, sc.acquisition.prob)
-        marketed = marketed[~np.isin(marketed, np.searchsorted(prospects, won_person))]
-        marketed_people = prospects[marketed]
-        marketed_firm = self._choose_firm(marketed_people, recognised, None, t)
-        joined = marketed_firm >= 0
-        marketed_people, marketed_firm = marketed_people[joined], marketed_firm[joined]
-        counts["joined_marketing"] = self._count(marketed_firm)
+    def _acquisition(self, month: _Month) -> None:
+        """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
+        prospects = month.prospects
+        marketed = self._chance(prospects.size, self.scenario.acquisition.prob)
+        marketed = marketed[~np.isin(marketed, np.searchsorted(prospects, month.won_person))]
+        people = prospects[marketed]
+        firm = self._choose_firm(people, month.recognised, None, month.t)
+        joined = firm >= 0
+        month.marketed_people, month.marketed_firm = people[joined], firm[joined]
+        month.counts["joined_marketing"] = self._count(month.marketed_firm)
 
-        # Step 7: leavers switch to a competitor, or go away (or for good).
-        leavers, leaver_firm = customers[leaving], customer_firm[leaving]
-        switching = np.zeros(leavers.size, dtype=bool)
-        new_firm = np.zeros(0, np.int64)
-        if churn.switch_prob > 0 and nf > 1:
+    def _leavers(self, month: _Month) -> None:
+        """Step 7 (section 7.7): each leaver switches to a competitor, or goes away (or for
+        good)."""
+        churn = self.scenario.churn
+        leavers = month.leavers = month.customers[month.leaving]
+        leaver_firm = month.leaver_firm = month.customer_firm[month.leaving]
+        switching = month.switching = np.zeros(leavers.size, dtype=bool)
+        if churn.switch_prob > 0 and self.n_firms > 1:
             tries = self._chance(leavers.size, churn.switch_prob)
             choice = self._choose_firm(
-                leavers[tries], recognised, leaver_firm[tries].astype(np.int64), t
+                leavers[tries], month.recognised, leaver_firm[tries].astype(np.int64), month.t
             )
             switching[tries[choice >= 0]] = True
-            new_firm = choice[choice >= 0]
-        counts["switched_out"] = self._count(leaver_firm[switching])
-        counts["switched_in"] = self._count(new_firm)
+            month.new_firm = choice[choice >= 0]
+        month.counts["switched_out"] = self._count(leaver_firm[switching])
+        month.counts["switched_in"] = self._count(month.new_firm)
 
-        # Phase 2: apply, at the end of the month -------------------------------------------
-        if self.closed_until is not None and told.size:
-            self.closed_until[told, told_firm] = t + refs.negative_months
-        self.cohort_remaining -= self._count(leaver_firm[self.cohort[leavers]])
+    def _apply(self, month: _Month) -> None:
+        """End of the month: closures, leavers, departures, joins and returns take effect."""
+        t, status, nf = month.t, self.status, self.n_firms
+        sc = self.scenario
+        if self.closed_until is not None and month.told.size:
+            self.closed_until[month.told, month.told_firm] = t + sc.referrals.negative_months
+        leavers = month.leavers
+        self.cohort_remaining -= self._count(month.leaver_firm[self.cohort[leavers]])
         self.cohort[leavers] = False
-        departures = leavers[~switching]
+        departures = leavers[~month.switching]
         self.firm[departures] = nf
-        k = churn.leavers_return_after
+        k = sc.churn.leavers_return_after
         if k < 0:
             status[departures] = rules.GONE
             if departures.size:
@@ -509,9 +483,9 @@ class PopulationModel:
             status[departures] = rules.AWAY
             self.returns.setdefault(t + k + 1, []).append(departures)
         for person, firm in (
-            (won_person, won_firm),
-            (marketed_people, marketed_firm),
-            (leavers[switching], new_firm),
+            (month.won_person, month.won_firm),
+            (month.marketed_people, month.marketed_firm),
+            (leavers[month.switching], month.new_firm),
         ):
             status[person] = rules.CUSTOMER
             self.firm[person] = firm
@@ -519,8 +493,14 @@ class PopulationModel:
                 self.bad_months[person] = self._no_month
         for back in self.returns.pop(t + 1, ()):
             status[back] = rules.PROSPECT
-        firms.update_reputation()
-        self._record(t, counts, start_customers)
+
+    def _reputation(self, month: _Month) -> None:
+        """Step 8 (section 7.8), at the end of the month: streaks, then the recognised rung."""
+        self.firms.update_reputation()
+
+    def _accounts(self, month: _Month) -> None:
+        """Step 9 (section 7.9): record the month's row of each firm."""
+        self._record(month.t, month.counts, month.start_customers)
 
     def _operations(
         self, t: int, firm_of: np.ndarray, counts: dict[str, np.ndarray], outcome: np.ndarray
@@ -536,17 +516,12 @@ class PopulationModel:
         Returns:
             The outcome of each interaction, ``BAD`` where it was late or met a stock-out.
         """
-        firms, nf = self.firms, self.n_firms
+        firms = self.firms
         late: np.ndarray | bool = False
         stockout: np.ndarray | bool = False
         if firms.has_centre.any():
-            late_prob = np.zeros(nf)
-            for f, centre in enumerate(firms.centres):
-                if centre is not None:
-                    queue = queue_month(int(counts["interactions"][f]), centre)
-                    self.tallies.record_queue(t, f, queue)
-                    late_prob[f] = queue.late_prob
-            late = self._uniform_where(firms.has_centre, firm_of) < late_prob[firm_of]
+            firms.open_queues(t, counts["interactions"], self.tallies)
+            late = self._uniform_where(firms.has_centre, firm_of) < firms.late_prob[firm_of]
         if firms.has_inventory.any():
             stockout = (
                 self._uniform_where(firms.has_inventory, firm_of) < firms.stockout_prob[firm_of]
@@ -681,24 +656,24 @@ class PopulationModel:
         self._prospects = self._where(rules.PROSPECT)
         firm = self.firm[customers]
         gone = 0 if self.reachable is None else self.size - self.reachable.size
-        firm_t = {k: v[t] for k, v in self.tallies.firm.items()}
-        for k, v in counts.items():
-            firm_t[k][:] = v
-        firm_t["customers_start"][:] = start_customers
-        firm_t["customers"][:] = self._count(firm)
-        firm_t["cohort_remaining"][:] = self.cohort_remaining
-        firm_t["expectation_sum"][:] = np.bincount(
-            firm, weights=self.expectation[customers], minlength=nf
-        )[:nf]
-        firm_t["cost_per_customer"][:] = self.firms.cost_per_customer
-        firm_t["monthly_fee"][:] = self.firms.monthly_fee
-        if t > 0:
-            firm_t["staffing_cost"][:] = self.firms.staffing_cost
-        firm_t["delivered_rung"][:] = self.firms.delivered
-        firm_t["recognised_rung"][:] = self.firms.recognised
-        self.tallies.market["prospects"][t] = self._prospects.size
-        self.tallies.market["away"][t] = self.size - customers.size - self._prospects.size - gone
-        self.tallies.market["gone"][t] = gone
+        self.tallies.record_month(
+            t,
+            self.firms,
+            counts,
+            {
+                "customers_start": start_customers,
+                "customers": self._count(firm),
+                "cohort_remaining": self.cohort_remaining,
+                "expectation_sum": np.bincount(
+                    firm, weights=self.expectation[customers], minlength=nf
+                )[:nf],
+            },
+            {
+                "prospects": self._prospects.size,
+                "away": self.size - customers.size - self._prospects.size - gone,
+                "gone": gone,
+            },
+        )
 
     # ----------------------------------------------------------------------------------------
     def run(self) -> pd.DataFrame:

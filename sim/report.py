@@ -38,11 +38,13 @@ import numpy as np
 import pandas as pd
 
 from sim import plots
+from sim.formatting import interval
 from sim.summary import (
     CONFIDENCE,
     RETENTION_MONTHS,
     SERVICE_GOAL,
     answered_share,
+    best_by_condition,
     rung_table,
     staffing_answer,
     staffing_keys,
@@ -366,8 +368,12 @@ def _summary_blocks(
     ]
     reference = g.labels[0]
     several = len(table) > 1
+    conditions = int(table["conditions"].max()) if len(table) else 1
     header = [g.title, "runs", *(c[1] for c in columns)]
     if several:
+        header.append(f"discounted profit minus {reference}'s [{CONFIDENCE:.0%} interval]")
+        if conditions > 1:
+            header.append(f"best in (of {conditions} conditions)")
         header.append(f"break-even month (against {reference})")
     body = []
     for row in table.to_dict("records"):
@@ -377,6 +383,11 @@ def _summary_blocks(
         cells = [label, str(int(row["runs"]))]
         cells += [_pm(row[n], row[f"{n}_low"], row[f"{n}_high"], kind) for n, _, kind in columns]
         if several:
+            cells.append(
+                _difference(row["difference"], row["difference_low"], row["difference_high"])
+            )
+            if conditions > 1:
+                cells.append(str(int(row["best_in"])))
             month = row["break_even_month"]
             if row[g.column] == g.values[0]:
                 cells.append("reference")
@@ -409,33 +420,76 @@ def _summary_blocks(
                 f"{horizon} months."
             )
         )
-        ranked = table.sort_values("discounted_profit", ascending=False, na_position="last")
-        best, runner = ranked.iloc[0], ranked.iloc[1]
-        if np.isfinite(best["discounted_profit"]):
-            sentence = (
-                f"Best {g.title} by cumulative discounted profit to month {horizon}: "
-                f"**{g.label(best[g.column])}** "
-                f"({_pm(best['discounted_profit'], best['discounted_profit_low'], best['discounted_profit_high'], plots.MONEY)})"
+        tests = set(table["difference_test"]) - {""}
+        pairing = (
+            "paired replicate by replicate (every point ran replicate r with the same seed: "
+            "common random numbers)"
+            if tests == {"paired"}
+            else "Welch's interval (the points' seeds differ)"
+            if tests == {"welch"}
+            else "paired where the points share seeds, Welch's interval otherwise"
+        )
+        blocks.append(
+            Paragraph(
+                f"Difference: the mean cumulative discounted profit to month {horizon} minus "
+                f"{reference}'s, with its {CONFIDENCE:.0%} confidence interval, {pairing}."
             )
-            if np.isfinite(runner["discounted_profit"]):
-                overlap = (
-                    np.isfinite(best["discounted_profit_low"])
-                    and np.isfinite(runner["discounted_profit_high"])
-                    and best["discounted_profit_low"] <= runner["discounted_profit_high"]
-                )
-                sentence += (
-                    f"; next: {g.label(runner[g.column])} "
-                    f"({_pm(runner['discounted_profit'], runner['discounted_profit_low'], runner['discounted_profit_high'], plots.MONEY)})"
-                )
-                sentence += (
-                    ". Their confidence intervals overlap: more replicates would tell them apart."
-                    if overlap
-                    else ". Their confidence intervals do not overlap."
-                )
-            else:
-                sentence += "."
-            blocks.append(Paragraph(sentence))
+        )
+        blocks += _best_blocks(rows, g, horizon, conditions)
     return blocks
+
+
+def _difference(mean: float, low: float, high: float) -> str:
+    """A difference with its interval, the three written alike: ``+1.25M [0.98M, 1.52M]``;
+    blank for none (the reference)."""
+    if mean is None or not np.isfinite(mean):
+        return ""
+    return interval(mean, low, high, "difference")
+
+
+def _best_blocks(
+    rows: pd.DataFrame, g: plots.Grouping, horizon: int, conditions: int
+) -> list[Block]:
+    """The best series in each condition (`best_by_condition`), against the next best."""
+    winners = best_by_condition(rows, g.column)
+    within = [c for c in winners.columns if c in rows.columns and c != g.column]
+    if winners.empty or winners["runner_up"].isna().all():
+        return []
+    header = (
+        *(plots.key_name(k) for k in within),
+        f"best {g.title}",
+        f"next best {g.title}",
+        f"best minus next [{CONFIDENCE:.0%} interval]",
+    )
+    body = []
+    for row in winners.to_dict("records"):
+        body.append(
+            (
+                *(plots.value_text(row[k]) for k in within),
+                g.label(row["best"]),
+                g.label(row["runner_up"]) if row["runner_up"] is not None else "",
+                _difference(row["difference"], row["ci_low"], row["ci_high"]),
+            )
+        )
+    if conditions > 1:
+        names = sorted({g.label(b) for b in winners["best"]})
+        lead = (
+            f"The most profitable {g.title} (cumulative discounted profit to month {horizon}) "
+            f"differs between conditions: {', '.join(names)}; none is best on average over "
+            "them. Per condition:"
+            if len(names) > 1
+            else f"{names[0]} is the most profitable {g.title} in every condition:"
+        )
+    else:
+        lead = f"The most profitable {g.title} (cumulative discounted profit to month {horizon}):"
+    text = (
+        " An interval that excludes 0 tells the two apart; one that holds 0 does not (more "
+        "replicates would)."
+    )
+    return [
+        Paragraph(lead + text),
+        Table(header, tuple(body), frozenset(range(len(within), len(header)))),
+    ]
 
 
 def _firm_spec(manifest: Mapping[str, Any], index: int) -> Mapping[str, Any]:

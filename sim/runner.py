@@ -11,10 +11,12 @@ files (`store.py`), drawing figures (`plots.py`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.scenario import ENGINES, Scenario, load_scenario, spawn_seeds
@@ -49,22 +51,56 @@ def simulate(
     *,
     seed: int,
     engine: str | None = None,
+    point: int | None = None,
 ) -> pd.DataFrame:
     """One run of the model.
 
     Args:
-        scenario: a `Scenario`, or anything `load_scenario` accepts.
-        seed: the run seed (a non-negative integer); the same seed gives an identical frame.
+        scenario: a `Scenario`, or anything `load_scenario` accepts. One with a ``[sweep]``
+            needs ``point``.
+        seed: the run seed: a non-negative integer of any integer type (``int``, numpy
+            integers such as a results folder's ``seed`` column); the same seed gives an
+            identical frame.
         engine: ``"agents"`` or ``"population"``; default: the scenario's ``engine``.
+        point: which point of the scenario's ``[sweep]`` to run (0 is the first, as in run ids).
 
     Returns:
         One row per (month, firm) from month 0, with the columns of `sim.metrics.COLUMNS`.
+
+    Raises:
+        ValueError: a bad seed; a scenario with a ``[sweep]`` and no ``point`` (or ``point``
+            without a sweep, or out of range).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    scenario = point_scenario(scenario, point)
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool | np.bool_) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return engine_function(engine or scenario.engine)(scenario, seed)
+    return engine_function(engine or scenario.engine)(scenario, int(seed))
+
+
+def point_scenario(scenario: Scenario, point: int | None) -> Scenario:
+    """The scenario of one point of ``scenario``'s sweep (``scenario`` itself if it has none).
+
+    Raises:
+        ValueError: a sweep and no ``point``, a ``point`` out of range, or a ``point`` other than
+            0 without a sweep.
+    """
+    if scenario.sweep is None:
+        if point not in (None, 0):
+            raise ValueError(f"point={point!r}: {scenario.name} has no [sweep] (only point 0)")
+        return scenario
+    points = scenario.sweep.points()
+    if point is None:
+        raise ValueError(
+            f"{scenario.name} has a [sweep] of {len(points)} points: give point= (0 to "
+            f"{len(points) - 1}) to run one, or run them all with sim.run_sweep"
+        )
+    if isinstance(point, bool) or not isinstance(point, numbers.Integral):
+        raise ValueError(f"point must be an integer, got {point!r}")
+    if not 0 <= point < len(points):
+        raise ValueError(f"point={point}: {scenario.name} has points 0 to {len(points) - 1}")
+    return scenario.sweep.scenario_at(points[point], scenario)
 
 
 def simulate_replicates(
@@ -75,36 +111,48 @@ def simulate_replicates(
 ) -> pd.DataFrame:
     """Every replicate of a scenario, one run after another in this process.
 
-    The runs use the scenario's first-point seeds (`replicate_seeds`), so two variants of one
-    scenario compared this way share their random numbers replicate by replicate. The rows carry
+    The runs use the seeds `run_sweep` gives the runs of point ``point`` (`replicate_seeds`):
+    with common random numbers (the default) every point's, so two variants of one scenario
+    compared this way share their random numbers replicate by replicate. The rows carry
     ``run_id`` (with ``point`` in it, `run_id`), ``replicate`` and ``seed``, like a results
     folder's, so the summaries and plots take them as they are. For many points, in parallel and
     into a results folder, use `sim.run_sweep`.
 
     Args:
-        scenario: a `Scenario`, or anything `load_scenario` accepts (its ``[sweep]``, if any, is
-            ignored: this runs the scenario as given).
-        point: the point number written into the run ids.
+        scenario: a `Scenario`, or anything `load_scenario` accepts; with a ``[sweep]``, the
+            point ``point`` of it is run.
+        point: the point: written into the run ids, and the sweep point run, if there is one.
         engine: as for `simulate`.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if isinstance(point, bool) or not isinstance(point, numbers.Integral) or point < 0:
+        raise ValueError(f"point must be a non-negative integer, got {point!r}")
+    one = point_scenario(scenario, point) if scenario.sweep is not None else scenario
     return pd.concat(
         [
-            simulate(scenario, seed=seed, engine=engine).assign(
+            simulate(one, seed=seed, engine=engine).assign(
                 run_id=run_id(point, r), replicate=r, seed=seed
             )
-            for r, seed in enumerate(replicate_seeds(scenario)[0])
+            for r, seed in enumerate(replicate_seeds(scenario, point + 1)[point])
         ],
         ignore_index=True,
     )
 
 
 def replicate_seeds(scenario: Scenario, n_points: int = 1) -> list[list[int]]:
-    """Run seeds per (point, replicate), spawned from ``scenario.seed`` in (point, replicate)
-    order: ``seeds[point][replicate]``."""
-    flat = spawn_seeds(scenario.seed, n_points * scenario.replicates)
+    """Run seeds per (point, replicate): ``seeds[point][replicate]``.
+
+    By default (common random numbers, docs/model.md D70) replicate r of every point gets the
+    same seed, the r-th spawned from ``scenario.seed``, so two points are compared on the same
+    random draws. With ``[sweep] seeds = "independent"`` the seeds are spawned in (point,
+    replicate) order, one per run. Point 0's seeds are the same either way.
+    """
     r = scenario.replicates
+    if scenario.sweep is None or scenario.sweep.seeds == "common":
+        common = spawn_seeds(scenario.seed, r)
+        return [list(common) for _ in range(n_points)]
+    flat = spawn_seeds(scenario.seed, n_points * r)
     return [flat[p * r : (p + 1) * r] for p in range(n_points)]
 
 

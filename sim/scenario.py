@@ -57,6 +57,10 @@ UNSWEEPABLE = (
     "scenario.description",
 )
 SWEEP_DESIGNS = ("grid", "latin_hypercube")
+# How replicate seeds are shared across a sweep's points (docs/model.md, D70): "common" gives
+# replicate r of every point the same seed (common random numbers, so points are compared on the
+# same random draws); "independent" spawns a fresh seed for every (point, replicate).
+SWEEP_SEEDS = ("common", "independent")
 
 
 class ScenarioError(ValueError):
@@ -399,6 +403,9 @@ class Sweep:
     range (``parameters`` holds the range) by `scipy.stats.qmc.LatinHypercube`, seeded from
     ``seed`` (the scenario's seed); a range of two whole numbers gives whole numbers.
 
+    ``seeds`` (one of `SWEEP_SEEDS`): ``"common"`` (the default) runs replicate r of every point
+    with the same seed, ``"independent"`` gives every run its own (`sim.runner.replicate_seeds`).
+
     ``base`` is the scenario document as given (after overrides, before defaults, without the
     ``[sweep]`` table). Each point is built from it, so a default derived from a swept key (a
     firm's ``recognised_start``, ``market.initial_customers``) is derived again at every point,
@@ -409,6 +416,7 @@ class Sweep:
     parameters: tuple[tuple[str, tuple[Any, ...]], ...]
     samples: int | None = None
     seed: int = 0
+    seeds: str = "common"
     base: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
@@ -456,6 +464,7 @@ class Sweep:
         out: dict[str, Any] = {"design": self.design}
         if self.samples is not None:
             out["samples"] = self.samples
+        out["seeds"] = self.seeds
         out.update({k: list(v) for k, v in self.parameters})
         return out
 
@@ -466,7 +475,23 @@ def _is_whole_range(low: Any, high: Any) -> bool:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A validated scenario. Build with `load_scenario`; never mutate (it is frozen)."""
+    """A validated scenario. Build with `load_scenario`; never mutate (it is frozen).
+
+    Attributes:
+        name, description: from ``[scenario]``; name results folders and reports.
+        months: the horizon (one step = one month).
+        replicates: runs per sweep point.
+        seed: the master seed the run seeds are spawned from (`sim.runner.replicate_seeds`).
+        engine: ``"population"`` or ``"agents"``.
+        ladder: the service `Ladder`.
+        market, customers, churn, referrals, acquisition, finance: the sections, as frozen
+            dataclasses with one attribute per key (docs/model.md lists them).
+        firms: one `Firm` per ``[[firms]]`` table, in file order.
+        sweep: the `Sweep` of ``[sweep]``, or None.
+        source: the file (or "scenario") it was read from, for messages.
+        derived: dotted keys whose value was derived from other keys (`to_dict` leaves them out).
+        firm_names: the firms' names, in order.
+    """
 
     name: str
     description: str
@@ -484,13 +509,22 @@ class Scenario:
     firms: tuple[Firm, ...]
     sweep: Sweep | None = None
     source: str = dataclasses.field(default="", compare=False)
+    # Dotted keys whose value was derived from other keys because the input left them out
+    # (``market.initial_customers``, ``firms.<i>.recognised_start``): `to_dict` leaves them out
+    # too, so a point built from it derives them again from its own values (docs/model.md D71).
+    derived: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     @property
     def firm_names(self) -> tuple[str, ...]:
+        """The firms' names, in scenario order."""
         return tuple(f.name for f in self.firms)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved scenario as plain TOML/JSON-able data; `load_scenario` of it is equal."""
+        """The resolved scenario as plain TOML/JSON-able data; `load_scenario` of it is equal.
+
+        Defaults derived from other keys (`derived`) are left out, so that setting a key in the
+        result (a sweep's point, an override) derives them again, as in the original input.
+        """
         out: dict[str, Any] = {
             "scenario": {
                 "name": self.name,
@@ -507,8 +541,13 @@ class Scenario:
             out["rungs"] = self.ladder.to_records()
         for section in _SECTION_CLASSES:
             values = dataclasses.asdict(getattr(self, section))
-            out[section] = {k: _plain(v) for k, v in values.items()}
+            out[section] = {
+                k: _plain(v) for k, v in values.items() if f"{section}.{k}" not in self.derived
+            }
         out["firms"] = [_firm_to_dict(f) for f in self.firms]
+        for i, firm in enumerate(out["firms"]):
+            if f"firms.{i}.recognised_start" in self.derived:
+                del firm["recognised_start"]
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
         return out
@@ -576,13 +615,19 @@ def load_scenario(
     Args:
         src: a TOML file path, or a dict shaped like one.
         overrides: dotted keys to set before validation, as a mapping
-            (``{"churn.leave_prob": 0.5, "firms.0.service_level": "excellent"}``) or as
+            (``{"churn.leave_prob": 0.5, "firms.0.service_level": "excellent"}``) or as a list of
             ``"key=value"`` strings (values parsed as TOML, typed by the schema).
         source_name: what to call the source in error messages (default: the path, or "scenario").
 
     Raises:
         ScenarioError: naming the source, the key and what is allowed.
+        TypeError: ``overrides`` is one string instead of a list of them.
     """
+    if isinstance(overrides, str | bytes):
+        raise TypeError(
+            f"overrides must be a list of 'key=value' strings or a mapping, got one string "
+            f"{overrides!r}: write [{overrides!r}]"
+        )
     if isinstance(src, Mapping):
         name = source_name or "scenario"
         doc = copy.deepcopy(dict(src))
@@ -721,8 +766,10 @@ class _Validator:
             head, doc.get("rungs"), "scenario" in doc and "ladder" in doc["scenario"]
         )
         market = sections["market"]
+        derived = set()
         if market["initial_customers"] is DERIVED:
             market["initial_customers"] = market["size"] // 2
+            derived.add("market.initial_customers")
         if market["initial_customers"] > market["size"]:
             self.fail(
                 "market.initial_customers",
@@ -736,6 +783,11 @@ class _Validator:
                 "at least one firm needs a share > 0 to hold initial customers",
             )
         name = default_name if head["name"] is DERIVED else head["name"]
+        derived.update(
+            f"firms.{i}.recognised_start"
+            for i, raw in enumerate(doc["firms"])
+            if raw.get("recognised_start") is None
+        )
         return Scenario(
             name=name,
             description=head["description"],
@@ -747,6 +799,7 @@ class _Validator:
             firms=firms,
             sweep=self.sweep(doc.get("sweep"), doc),
             source=self.source,
+            derived=frozenset(derived),
             **{s: _SECTION_CLASSES[s](**sections[s]) for s in _SECTION_CLASSES},
         )
 
@@ -998,9 +1051,12 @@ class _Validator:
             samples = self.check(int_at_least(1), raw["samples"], "sweep.samples")
         elif "samples" in raw:
             self.fail("sweep.samples", 'only goes with design = "latin_hypercube"')
+        seeds = raw.get("seeds", "common")
+        if seeds not in SWEEP_SEEDS:
+            self.fail("sweep.seeds", f"must be one of {', '.join(SWEEP_SEEDS)}, got {seeds!r}")
         params = []
         for key, values in raw.items():
-            if key in ("design", "samples"):
+            if key in ("design", "samples", "seeds"):
                 continue
             if key in UNSWEEPABLE:
                 self.fail(f"sweep.{key}", "cannot be swept (set it in the scenario instead)")
@@ -1035,7 +1091,7 @@ class _Validator:
             self.fail("sweep", "names no keys to sweep")
         seed = doc.get("scenario", {}).get("seed", 0)  # validated before the sweep is read
         base = copy.deepcopy({k: v for k, v in doc.items() if k != "sweep"})
-        sweep = Sweep(design, tuple(params), samples=samples, seed=seed, base=base)
+        sweep = Sweep(design, tuple(params), samples=samples, seed=seed, seeds=seeds, base=base)
         for values in sweep.points():  # every point must validate before any run starts
             try:
                 load_scenario(base, overrides=values, source_name=self.source)

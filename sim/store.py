@@ -45,6 +45,7 @@ figures (`plots.py`), the command line (`cli.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -70,7 +71,9 @@ try:  # POSIX; elsewhere folders are not locked
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 2  # 2: parts carry their run records; manifests carry scenario_input
+# 2: parts carry their run records; manifests carry scenario_input. 3: common random numbers
+# across points by default (``[sweep] seeds``); the resolved scenario leaves out derived defaults.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
 SUMMARY = "summary.parquet"
@@ -273,19 +276,29 @@ def safe_name(name: str) -> str:
     return cleaned or "scenario"
 
 
+RESULTS_DIR_ENV = "SIM_RESULTS_DIR"
+
+
+def results_root() -> Path:
+    """Where results folders go by default: ``$SIM_RESULTS_DIR`` if set, else ``results``."""
+    return Path(os.environ.get(RESULTS_DIR_ENV) or "results")
+
+
 def default_out_dir(
     scenario_name: str,
     kind: str = "run",
-    root: str | Path = "results",
+    root: str | Path | None = None,
     when: dt.datetime | None = None,
 ) -> Path:
     """``root/<scenario name>/<kind>-YYYYmmdd-HHMMSS``, not yet created.
 
+    ``root`` defaults to `results_root` (the CLI and `sim.run_sweep` alike).
     `ResultsWriter.create` with ``unique=True`` adds ``-2``, ``-3``, ... if that name is taken
     (two runs in the same second).
     """
     stamp = (when or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    return Path(root) / safe_name(scenario_name) / f"{kind}-{stamp}"
+    root = results_root() if root is None else Path(root)
+    return root / safe_name(scenario_name) / f"{kind}-{stamp}"
 
 
 def _is_nonempty_dir(path: Path) -> bool:
@@ -680,6 +693,12 @@ class Results:
         runs: one row per run (`RUNS_COLUMNS`, then the swept keys).
         timeseries: every monthly row, in run_id order (`read_timeseries`).
         summary: ``summary.parquet``: per point, firm and month, mean and 95 % CI of each metric.
+        table: per point and firm, the means over replicates of customers, monthly retention and
+            revenue in the last month, and CLV per initial customer (`sim.summary.final_table`),
+            with ``point`` and the swept keys in front: the table ``retention-sim`` prints.
+        status: how the writing ended (one of `STATUSES`).
+        counts: points, replicates, runs, done, failed, missing and parts.
+        failed: runs that failed.
     """
 
     def __init__(self, path: str | Path):
@@ -692,19 +711,68 @@ class Results:
 
     @functools.cached_property
     def manifest(self) -> dict[str, Any]:
+        """``manifest.json`` as a dict (what was run, with what, and how it ended)."""
         return read_manifest(self.path)
 
     @functools.cached_property
     def runs(self) -> pd.DataFrame:
+        """One row per run (`RUNS_COLUMNS`, then the swept keys)."""
         return read_runs(self.path)
 
     @functools.cached_property
     def timeseries(self) -> pd.DataFrame:
+        """Every monthly row, in run_id order (`read_timeseries`)."""
         return read_timeseries(self.path)
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
+        """Per point, firm and month: n, mean, sd and 95 % interval of each metric."""
         return read_summary(self.path)
+
+    @functools.cached_property
+    def table(self) -> pd.DataFrame:
+        """The end-of-run table (`sim.summary.final_table` per point), rebuilt from the parts."""
+        from sim.sweep import end_table
+
+        return end_table(self.path, self.manifest)
+
+    @property
+    def failed(self) -> int:
+        """Runs that failed (recorded in ``runs.parquet`` with their error)."""
+        return int(self.counts.get("failed", 0))
+
+    def scenario_for(self, run_id: str) -> Any:
+        """The validated scenario (`sim.scenario.Scenario`, no sweep) one run of this folder ran.
+
+        Rebuilt from the manifest's resolved scenario: the run's sweep point, with every default
+        derived at that point. ``sim.simulate(results.scenario_for(r), seed=<r's seed>)`` gives
+        the run's rows (`sim.rerun` does exactly that).
+
+        Raises:
+            KeyError: the folder has no run ``run_id``.
+        """
+        from sim.scenario import load_scenario
+
+        point = int(self.run_record(run_id)["point"])
+        parent = load_scenario(self.manifest["scenario"], source_name=str(self.path / MANIFEST))
+        parent = dataclasses.replace(parent, source=self.manifest.get("scenario_file") or "")
+        if parent.sweep is None:
+            return parent
+        return parent.sweep.scenario_at(parent.sweep.points()[point], parent)
+
+    def run_record(self, run_id: str) -> pd.Series:
+        """One run's row of ``runs.parquet`` (point, replicate, seed, status, swept values).
+
+        Raises:
+            KeyError: the folder has no run ``run_id``.
+        """
+        runs = self.runs
+        match = runs[runs["run_id"] == run_id]
+        if match.empty:
+            ids = runs["run_id"].tolist()
+            shown = f"{ids[0]} ... {ids[-1]}" if ids else "none"
+            raise KeyError(f"{self.path}: no run {run_id!r} (its runs: {shown})")
+        return match.iloc[0]
 
     @property
     def status(self) -> str:

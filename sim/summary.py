@@ -382,6 +382,7 @@ def rung_table(
     order: Sequence[object] | None = None,
     months: Sequence[int] = RETENTION_MONTHS,
     confidence: float = CONFIDENCE,
+    reference: object = None,
 ) -> pd.DataFrame:
     """The per-rung summary table of the report (and the numbers of the ladder chart).
 
@@ -391,23 +392,37 @@ def rung_table(
         by: the group column: a swept key such as ``"firms.0.service_level"``, or ``"firm"``.
         monthly_fee: each firm's monthly fee, in scenario order (for the CLV).
         discount_rate: monthly discount rate (for the CLV).
-        order: the groups in display order (ladder order); the first is the reference for the
-            break-even month. Default: order of first appearance.
+        order: the groups in display order (ladder order). Default: order of first appearance.
         months: months at which to report cohort retention.
         confidence: coverage of the intervals.
+        reference: the group the others are compared with (break-even month and paired
+            difference); default the first in ``order`` (the lowest rung).
 
     Returns:
         One row per group in ``order`` (groups without rows are left out), with columns
         ``by``, ``runs``, ``replicates`` (after pooling), then for each of `outcome_names` its
-        mean, ``<name>_low`` and ``<name>_high`` (t-based interval over replicates), then
-        ``break_even_month`` (`break_even_months` of the mean undiscounted cumulative profit
-        against the first group), ``best`` (the highest mean discounted profit).
+        mean, ``<name>_low`` and ``<name>_high`` (t-based interval over replicates; clipped to
+        [0, 1] for the retention shares), then ``break_even_month`` (`break_even_months` of the
+        mean undiscounted cumulative profit against the reference; NaN for the reference
+        itself), ``difference``, ``difference_low``, ``difference_high`` and
+        ``difference_test`` (the mean discounted profit minus the reference's, with its
+        interval: `compare`, paired on common random numbers; NaN and "" for the reference),
+        ``conditions`` (the number of combinations of the other swept keys, averaged over),
+        ``best_in`` (in how many of them the group has the highest mean discounted profit:
+        `best_by_condition`) and ``best`` (True only for a group best in every condition: no
+        "best" is read off an average over conditions that disagree).
     """
     names = outcome_names(months)
     columns = [by, "runs", "replicates"]
     for name in names:
         columns += [name, f"{name}_low", f"{name}_high"]
-    columns += ["break_even_month", "best"]
+    columns += [
+        "break_even_month",
+        *DIFFERENCE_COLUMNS,
+        "conditions",
+        "best_in",
+        "best",
+    ]
     if timeseries.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     present = list(pd.unique(timeseries[by]))
@@ -430,10 +445,267 @@ def rung_table(
     curves = curves[curves[by].isin(order)]
     curves = curves.assign(_order=curves[by].map({g: i for i, g in enumerate(order)}))
     curves = curves.sort_values(["_order", "step"], kind="stable")
-    table["break_even_month"] = table[by].map(break_even_months(curves, by, order[0]))
-    best = table["discounted_profit"].max()
-    table["best"] = table["discounted_profit"].eq(best) & table["discounted_profit"].notna()
+    reference = order[0] if reference is None else reference
+    if reference not in order:
+        raise ValueError(f"reference {reference!r} is not a value of {by!r}")
+    for name in names:
+        if name.startswith("retention_"):  # shares: an interval past 0 or 1 says nothing more
+            table[f"{name}_low"] = table[f"{name}_low"].clip(0.0, 1.0)
+            table[f"{name}_high"] = table[f"{name}_high"].clip(0.0, 1.0)
+    table["break_even_month"] = table[by].map(break_even_months(curves, by, reference))
+    table.loc[table[by] == reference, "break_even_month"] = np.nan
+    diff = compare(
+        timeseries, by=by, reference=reference, within=[], confidence=confidence
+    ).set_index(by)
+    for column, source in zip(
+        DIFFERENCE_COLUMNS[:3], ("difference", "ci_low", "ci_high"), strict=True
+    ):
+        table[column] = table[by].map(diff[source]).astype(float)
+    table["difference_test"] = [str(diff["test"].get(v, "")) for v in table[by]]
+    winners = best_by_condition(timeseries, by, confidence=confidence)
+    conditions = max(len(winners), 1)
+    wins = winners["best"].value_counts() if len(winners) else pd.Series(dtype=np.int64)
+    table["conditions"] = np.int64(conditions)
+    table["best_in"] = table[by].map(wins).fillna(0).astype(np.int64)
+    table["best"] = table["best_in"].eq(conditions) & table["discounted_profit"].notna()
     return table[columns]
+
+
+DIFFERENCE_COLUMNS = ("difference", "difference_low", "difference_high", "difference_test")
+
+
+def best_by_condition(
+    timeseries: pd.DataFrame,
+    by: str,
+    metric: str = "discounted_profit",
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """The best group in each condition: each combination of the swept keys other than ``by``
+    (and the firm) that take several values in the rows.
+
+    Args:
+        timeseries: monthly rows (of one firm, or with ``by = "firm"``).
+        by: the group column.
+        metric: the column ranked, at each run's last month (highest mean wins).
+        confidence: coverage of the interval of the difference.
+
+    Returns:
+        One row per condition, in order of first appearance: the condition's columns (none if
+        nothing else varies: one row), ``best`` and ``best_mean``, ``runner_up`` and
+        ``runner_up_mean`` (NaN and None with a single group), and ``difference``, ``ci_low``,
+        ``ci_high``, ``test``: best minus runner-up with its interval (`compare`).
+    """
+    within = [
+        k
+        for k in [*swept_keys(timeseries), "firm"]
+        if k != by and k in timeseries.columns and timeseries[k].nunique(dropna=False) > 1
+    ]
+    columns = [*within, "best", "best_mean", "runner_up", "runner_up_mean"]
+    columns += ["difference", "ci_low", "ci_high", "test"]
+    if timeseries.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows = timeseries.reset_index(drop=True)
+    runs = [k for k in ("run_id", "firm") if k in rows.columns]
+    last = rows[rows["step"] == rows.groupby(runs, sort=False)["step"].transform("max")]
+    means = last.groupby([*within, by], sort=False, dropna=False)[metric].mean().reset_index()
+    out = []
+    groups = means.groupby(within, sort=False, dropna=False) if within else [((), means)]
+    for condition, part in groups:
+        condition = condition if isinstance(condition, tuple) else (condition,)
+        ranked = part.sort_values(metric, ascending=False, kind="stable", na_position="last")
+        row: dict[str, object] = dict(zip(within, condition, strict=True))
+        best = ranked.iloc[0]
+        row.update(best=best[by], best_mean=best[metric], runner_up=None)
+        row.update(runner_up_mean=np.nan, difference=np.nan, ci_low=np.nan, ci_high=np.nan)
+        row["test"] = ""
+        if len(ranked) > 1:
+            runner = ranked.iloc[1]
+            mask = np.ones(len(last), dtype=bool)
+            for key, value in zip(within, condition, strict=True):
+                mask &= (last[key] == value).to_numpy()
+            pair = last[mask & last[by].isin([best[by], runner[by]]).to_numpy()]
+            diff = compare(
+                pair, by=by, metric=metric, reference=runner[by], within=[], confidence=confidence
+            ).iloc[0]
+            row.update(runner_up=runner[by], runner_up_mean=runner[metric])
+            row.update({k: diff[k] for k in ("difference", "ci_low", "ci_high", "test")})
+        out.append(row)
+    return pd.DataFrame(out, columns=columns)
+
+
+# --------------------------------------------------------------------------------------------
+# Contrasts: the difference between each level of a key and a reference level, with its interval.
+
+COMPARE_COLUMNS = (
+    "reference",
+    "metric",
+    "month",
+    "n",
+    "mean",
+    "reference_mean",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "df",
+    "test",
+)
+
+
+def _unit_values(rows: pd.DataFrame, keys: Sequence[str], unit: str, metric: str) -> pd.DataFrame:
+    """One value per (keys, unit): the metric averaged over the unit's runs, with the unit's
+    run seeds (sorted, as a tuple) when the rows carry ``seed``."""
+    grouped = rows.groupby([*keys, unit], sort=False, dropna=False)
+    out = grouped[metric].mean().rename("value").to_frame()
+    if "seed" in rows.columns:
+        out["seeds"] = grouped["seed"].agg(lambda s: tuple(sorted(set(s.tolist()))))
+    return out.reset_index()
+
+
+def _contrast(
+    level: pd.DataFrame, ref: pd.DataFrame, unit: str, paired: bool, confidence: float
+) -> dict[str, object]:
+    """Difference of means (level minus reference) and its interval: paired over units when
+    asked and both sides hold the same units with the same seeds, Welch's otherwise."""
+    x = level.dropna(subset=["value"]).set_index(unit)
+    y = ref.dropna(subset=["value"]).set_index(unit)
+    same_draws = (
+        paired
+        and "seeds" in x.columns
+        and len(x) == len(y)
+        and set(x.index) == set(y.index)
+        and bool((x["seeds"] == y["seeds"].reindex(x.index)).all())
+    )
+    out: dict[str, object] = {"mean": x["value"].mean(), "reference_mean": y["value"].mean()}
+    if same_draws:
+        d = x["value"] - y["value"].reindex(x.index)
+        n, sd = len(d), d.std(ddof=1)
+        low, high = t_interval(np.array([n]), np.array([d.mean()]), np.array([sd]), confidence)
+        out.update(
+            n=n, difference=d.mean(), ci_low=low[0], ci_high=high[0], df=n - 1.0, test="paired"
+        )
+        return out
+    n = min(len(x), len(y))
+    out.update(n=n, difference=out["mean"] - out["reference_mean"], test="welch")
+    if n >= 2 and x["value"].std(ddof=1) == 0 and y["value"].std(ddof=1) == 0:
+        diff = out["difference"]  # no spread on either side: the difference is exact
+        out.update(ci_low=diff, ci_high=diff, df=np.nan)
+    elif n >= 2:
+        from scipy.stats import ttest_ind
+
+        res = ttest_ind(x["value"], y["value"], equal_var=False)
+        ci = res.confidence_interval(confidence_level=confidence)
+        out.update(ci_low=float(ci.low), ci_high=float(ci.high), df=float(res.df))
+    else:
+        out.update(ci_low=np.nan, ci_high=np.nan, df=np.nan)
+    return out
+
+
+def compare(
+    results: object,
+    *,
+    by: str,
+    metric: str = "discounted_profit",
+    reference: object = None,
+    at_month: int | None = None,
+    within: Sequence[str] | None = None,
+    paired: bool = True,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Each level of ``by`` against a reference level: the difference of means and its interval.
+
+    The metric is read at month ``at_month`` (default: each run's last month). Runs are grouped
+    by the ``within`` columns (each group is one condition, compared on its own) and averaged
+    replicate by replicate over every other swept key (`pool_replicates`). In each condition,
+    each level's values are compared with the reference level's:
+
+    - ``test = "paired"`` when ``paired`` is true and both levels hold the same replicates, run
+      with the same seeds (common random numbers, the default of a sweep: docs/model.md D70):
+      the mean and t-based interval (`t_interval`) of the per-replicate differences;
+    - ``test = "welch"`` otherwise: the difference of the two means with Welch's interval
+      (`scipy.stats.ttest_ind` with ``equal_var=False``).
+
+    Args:
+        results: a results folder read back (`sim.load_results`), a `sim.run_sweep` result, or
+            monthly rows (a DataFrame with ``run_id``, ``replicate``, ``seed``, ``step`` and the
+            ``by`` column, such as `sim.simulate_replicates` frames concatenated).
+        by: the column whose levels are compared: a swept key (``"firms.0.service_level"``) or
+            ``"firm"``.
+        metric: a column of the monthly rows, or ``"cumulative_profit"`` (undiscounted profit
+            summed from month 0).
+        reference: the level compared against; default the first level in the rows (in a
+            sweep, the first value of the key).
+        at_month: the month read; default the last month of each run.
+        within: the conditions; default every other swept key and ``"firm"``. Give ``[]`` to
+            average over all other swept keys.
+        paired: pair the replicates when they share seeds; False always uses Welch's interval.
+        confidence: coverage of the intervals.
+
+    Returns:
+        A tidy frame, one row per condition and non-reference level, in order of first
+        appearance: the ``within`` columns, ``by``, then `COMPARE_COLUMNS`: ``reference``,
+        ``metric``, ``month``, ``n`` (paired: replicates; Welch: the smaller sample), ``mean``
+        and ``reference_mean`` (over replicates), ``difference`` (mean minus reference mean),
+        ``ci_low``, ``ci_high`` (NaN with fewer than two replicates), ``df`` (the t
+        distribution's degrees of freedom) and ``test`` (``"paired"`` or ``"welch"``).
+
+    Raises:
+        KeyError: ``by``, ``metric`` or a ``within`` column is not in the rows.
+        ValueError: ``reference`` is not a level of ``by``, or no run reaches ``at_month``.
+    """
+    rows = getattr(results, "timeseries", results)
+    if not isinstance(rows, pd.DataFrame):
+        raise TypeError(
+            f"results must be a results folder, a sweep result or a DataFrame, got {results!r}"
+        )
+    within = (
+        [k for k in [*swept_keys(rows), "firm"] if k != by and k in rows.columns]
+        if within is None
+        else list(within)
+    )
+    missing = [c for c in [by, *within, "step"] if c not in rows.columns]
+    if metric not in rows.columns and metric != "cumulative_profit":
+        missing.append(metric)
+    if missing:
+        raise KeyError(f"columns not in the results: {', '.join(map(str, missing))}")
+    columns = [*within, by, *COMPARE_COLUMNS]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    rows = rows.reset_index(drop=True)
+    if metric == "cumulative_profit" and metric not in rows.columns:
+        rows = rows.assign(cumulative_profit=cumulative_profit(rows))
+    runs = [k for k in ("run_id", "firm") if k in rows.columns]
+    if at_month is None:
+        at = rows[rows["step"] == rows.groupby(runs, sort=False)["step"].transform("max")]
+        month = int(at["step"].max())
+    else:
+        at = rows[rows["step"] == at_month]
+        if at.empty:
+            raise ValueError(
+                f"at_month {at_month}: no run has that month (the runs end at month "
+                f"{int(rows['step'].max())})"
+            )
+        month = int(at_month)
+    levels = list(pd.unique(at[by]))
+    reference = levels[0] if reference is None else reference
+    if reference not in levels:
+        shown = ", ".join(map(repr, levels))
+        raise ValueError(f"reference {reference!r} is not a value of {by!r} (one of: {shown})")
+    unit = "replicate" if "replicate" in at.columns else "run_id"
+    values = _unit_values(at, [*within, by], unit, metric)
+    out = []
+    groups = values.groupby(within, sort=False, dropna=False) if within else [((), values)]
+    for condition, part in groups:
+        condition = condition if isinstance(condition, tuple) else (condition,)
+        ref = part[part[by] == reference]
+        for level in pd.unique(part[by]):
+            if level == reference or ref.empty:
+                continue
+            stats = _contrast(part[part[by] == level], ref, unit, paired, confidence)
+            row = dict(zip(within, condition, strict=True))
+            row.update({by: level, "reference": reference, "metric": metric, "month": month})
+            row.update(stats)
+            out.append(row)
+    return pd.DataFrame(out, columns=columns)
 
 
 # --------------------------------------------------------------------------------------------

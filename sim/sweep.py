@@ -6,8 +6,10 @@ run`` calls it for one point (`first_point`), and notebooks call it as ``sim.run
 How a sweep goes:
 
 1. `Plan`: the scenario's points (`Scenario.points`, each validated when the scenario was loaded)
-   and one seed per (point, replicate), spawned from ``scenario.seed`` in that fixed order
-   (`sim.runner.replicate_seeds`). Run ids are ``p0007-r012`` (`sim.runner.run_id`).
+   and one seed per (point, replicate), spawned from ``scenario.seed``
+   (`sim.runner.replicate_seeds`): by default replicate r of every point has the same seed
+   (common random numbers), or with ``[sweep] seeds = "independent"`` one per run. Run ids are
+   ``p0007-r012`` (`sim.runner.run_id`).
 2. An executor behind the `concurrent.futures.Executor` interface runs `run_task` for each run:
    ``"serial"`` (in this process), ``"local"`` (a process pool; the default, one worker per CPU)
    or ``"dask"`` (Dask distributed futures, submitted with ``pure=False`` and ``retries``, on an
@@ -147,6 +149,22 @@ def _column_value(value: Any) -> Any:
     return value
 
 
+def swept_columns(values: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> pd.DataFrame:
+    """One row per point, one column per swept key: the values as they appear in every row of
+    a results folder (one dtype per key for the whole sweep, so every part has the same schema).
+
+    Args:
+        values: swept values per point (dotted key -> value).
+        keys: the swept keys, in column order.
+    """
+    cells = [[_column_value(v[k]) for k in keys] for v in values]
+    columns = pd.DataFrame(cells, columns=list(keys))
+    for key in keys:  # a column mixing kinds of value (text and numbers) is text
+        if columns[key].dtype == object:
+            columns[key] = columns[key].astype(str)
+    return columns
+
+
 class Plan:
     """What a sweep runs: its points (swept values and validated scenarios) and run seeds.
 
@@ -167,12 +185,7 @@ class Plan:
         self.scenarios = [point for _, point in pairs]
         self.keys = list(scenario.sweep.keys) if scenario.sweep is not None else []
         self.seeds = runner.replicate_seeds(scenario, len(pairs))
-        cells = [[_column_value(v[k]) for k in self.keys] for v in self.values]
-        columns = pd.DataFrame(cells, columns=self.keys)
-        for key in self.keys:  # a column mixing kinds of value (text and numbers) is text
-            if columns[key].dtype == object:
-                columns[key] = columns[key].astype(str)
-        self.columns = columns
+        self.columns = swept_columns(self.values, self.keys)
 
     @property
     def runs(self) -> int:
@@ -761,10 +774,49 @@ class SweepResult(Results):
         super().__init__(path)
         self.table = table
 
-    @property
-    def failed(self) -> int:
-        """Runs that failed (recorded in ``runs.parquet`` with their error)."""
-        return int(self.counts.get("failed", 0))
+
+def end_table(path: Path, manifest: Mapping[str, Any]) -> pd.DataFrame:
+    """The end-of-run table of a results folder (`SweepResult.table`), from its parts.
+
+    Raises:
+        IncompatibleResultsError: the folder's scenario cannot be reloaded.
+    """
+    plan = Plan(_resumed_scenario(Path(path), manifest))
+    pieces, table = summarise(Path(path), plan, part_records(path))
+    for _ in pieces:  # the tables come with the summary pieces
+        pass
+    return pd.concat(table, ignore_index=True) if table else pd.DataFrame()
+
+
+def rerun(results: Results | str | Path, run_id: str, *, engine: str | None = None) -> pd.DataFrame:
+    """One run of a results folder, run again from the folder alone.
+
+    The run's scenario comes from the manifest (`Results.scenario_for`) and its seed from
+    ``runs.parquet``; the rows are labelled as the folder's are (``run_id``, ``replicate``,
+    ``seed`` in front, the swept keys after, with the folder's types), so for a run the folder
+    holds they equal its rows in ``results.timeseries``.
+
+    Args:
+        results: a results folder, or its path.
+        run_id: the run, such as ``"p0003-r001"``.
+        engine: run on another engine than the one the folder used (default: the same).
+
+    Raises:
+        KeyError: the folder has no such run.
+    """
+    if not isinstance(results, Results):
+        results = store.load_results(results)
+    record = results.run_record(run_id)
+    seed = int(record["seed"])
+    frame = runner.simulate(results.scenario_for(run_id), seed=seed, engine=engine)
+    frame.insert(0, "seed", np.int64(seed))
+    frame.insert(0, "replicate", np.int64(record["replicate"]))
+    frame.insert(0, "run_id", run_id)
+    keys = results.manifest.get("swept_keys", [])
+    point = swept_columns(results.manifest.get("points", []), keys).iloc[[int(record["point"])]]
+    for key in keys:
+        frame[key] = pd.Series(np.repeat(point[key].to_numpy(), len(frame)), dtype=point[key].dtype)
+    return frame
 
 
 def _counts(plan: Plan, records: Mapping[str, tuple[dict[str, Any], Path]], path: Path) -> dict:
@@ -835,8 +887,10 @@ def run_sweep(
     Args:
         scenario: a `Scenario` or anything `load_scenario` accepts; with ``resume``, None (the
             scenario is read from the folder) or the folder's own scenario.
-        out_dir: the results folder: new (absent or empty; default
-            ``results/<scenario name>/<kind>-YYYYmmdd-HHMMSS``), or the one to resume.
+        out_dir: the results folder: new (absent or empty), or the one to resume. Default, as
+            on the command line: ``<root>/<scenario name>/<kind>-YYYYmmdd-HHMMSS`` with root
+            ``$SIM_RESULTS_DIR`` or ``results`` (`sim.store.results_root`); the folder chosen is
+            said on stderr.
         executor: ``"local"`` (process pool), ``"serial"``, ``"dask"``, or any
             `concurrent.futures.Executor`. Results do not depend on it.
         workers: worker processes (default: one per CPU).
@@ -905,6 +959,8 @@ def run_sweep(
             "resumes": [],
         }
         writer = ResultsWriter.create(out, manifest, unique=unique)
+        if unique:
+            print(f"{scenario.name}: writing results to {writer.path}", file=sys.stderr)
     with writer:
         return _drive(
             writer, plan, executor, workers, scheduler, batch_size, progress, resume, argv

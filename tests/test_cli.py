@@ -385,6 +385,21 @@ def test_run_of_a_sweep_scenario_runs_its_first_point(small, tmp_path, capsys):
     assert results.runs["seed"].tolist() == replicate_seeds(load_scenario(sweep), 2)[0][:2]
 
 
+def test_sweep_seeds_flag_asks_for_independent_seeds(small, tmp_path, capsys):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(SMALL + '\n[sweep]\n"churn.leave_prob" = [0.25, 0.75]\n')
+    common, independent = tmp_path / "common", tmp_path / "independent"
+    argv = ["sweep", str(sweep), "--quiet", "--replicates", "2", "--executor", "serial"]
+    assert main([*argv, "--out", str(common)]) == 0
+    assert main([*argv, "--out", str(independent), "--seeds", "independent"]) == 0
+    same, own = load_results(common).manifest, load_results(independent).manifest
+    assert same["run_seeds"][0] == same["run_seeds"][1] == own["run_seeds"][0]
+    assert own["run_seeds"][1] != own["run_seeds"][0]
+    assert own["scenario"]["sweep"]["seeds"] == "independent"
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--seeds", "shared"]) == 2
+    assert "invalid choice: 'shared'" in capsys.readouterr().err
+
+
 def test_default_out_dir_is_per_scenario_and_never_collides(small, tmp_path, monkeypatch, capsys):
     import datetime as dt
 

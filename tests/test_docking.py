@@ -24,6 +24,7 @@ the results.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ProcessPoolExecutor
 
@@ -111,10 +112,12 @@ PERTURBATIONS = {
 
 
 def docking_scenario(name: str, extra: dict | None = None) -> Scenario:
-    """A docking scenario at ``SIZE`` people (``extra``: further overrides)."""
+    """A docking scenario at ``SIZE`` people (``extra``: further overrides), as the file sets
+    it with the overrides: a file's ``[sweep]`` is dropped (the overrides name the point)."""
     file, overrides = DOCKING_SCENARIOS[name]
     values = {"market.size": SIZE, **overrides, **(extra or {})}
-    return load_scenario(os.path.join(SCENARIO_DIR, f"{file}.toml"), values)
+    scenario = load_scenario(os.path.join(SCENARIO_DIR, f"{file}.toml"), values)
+    return dataclasses.replace(scenario, sweep=None)
 
 
 def compared_values(frame) -> np.ndarray:

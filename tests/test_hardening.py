@@ -23,7 +23,13 @@ import pytest
 
 import sim.store
 from sim.cli import build_parser, main
-from sim.store import CorruptResultsError, load_results, part_paths, read_timeseries
+from sim.store import (
+    FORMAT_VERSION,
+    CorruptResultsError,
+    load_results,
+    part_paths,
+    read_timeseries,
+)
 from sim.sweep import open_executor, run_sweep
 
 TINY = """\
@@ -142,7 +148,7 @@ BAD = {
         ["format_version 1", "start a new sweep"],
     ),
     "resume another numpy": (
-        lambda t: _results_folder(t, format_version=2, versions={"numpy": "1.0.0"}),
+        lambda t: _results_folder(t, format_version=FORMAT_VERSION, versions={"numpy": "1.0.0"}),
         ["sweep", "--resume", "old"],
         ["numpy 1.0.0", "cannot be continued here"],
     ),

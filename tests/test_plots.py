@@ -318,6 +318,38 @@ def test_ladder_chart_can_hold_a_swept_key_fixed():
     assert "churn rule = tarp" in suptitle(fig) and "averaged" not in suptitle(fig)
 
 
+def test_ladder_chart_marks_no_pooled_best_when_the_ranking_flips_between_conditions():
+    frame = sweep_frame()
+    # under tarp, poor's discounted profit jumps above every other rung's
+    flip = (frame["churn.rule"] == "tarp") & (frame[RUNG] == "poor")
+    frame.loc[flip, "discounted_profit"] += 1000.0
+    fig = ladder_chart(frame, manifest=sweep_manifest())
+    texts = [t.get_text() for t in fig.axes[3].texts]
+    assert not any(t.endswith("\nbest") or "best in all" in t for t in texts)
+    assert [t.split("\n", 1)[1] if "\n" in t else "" for t in texts] == [
+        "best in 1 of 2",
+        "",
+        "best in 1 of 2",
+    ]
+    assert "no single best" in suptitle(fig) and "2 conditions (churn rule)" in suptitle(fig)
+
+
+def test_ladder_chart_writes_compared_money_alike_and_labels_table_values_readably():
+    frame = sweep_frame()
+    frame["discounted_profit"] = frame["discounted_profit"] * 0 + np.where(
+        frame[RUNG] == "good", 8.70e6, 8.67e6
+    )
+    fig = ladder_chart(frame, manifest=sweep_manifest())
+    money = [t.get_text().split("\n")[0] for t in fig.axes[3].texts]
+    assert money == ["8.67M", "8.70M", "8.67M"]
+    network = '{"generator": "watts_strogatz", "k": 10, "p": 0.1}'
+    frame = sweep_frame().assign(**{"market.network": network})
+    frame.loc[frame["churn.rule"] == "tarp", "market.network"] = "well_mixed"
+    manifest = sweep_manifest()
+    g = grouping_for(frame, manifest, by="market.network")
+    assert set(g.labels) == {"watts_strogatz k=10 p=0.1", "well_mixed"}
+
+
 def test_parameter_map_is_a_grid_of_the_outcome_over_two_swept_keys():
     fig = parameter_map(sweep_frame(), RUNG, "churn.rule", "customers", manifest=sweep_manifest())
     ax = fig.axes[0]

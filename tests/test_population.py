@@ -3,20 +3,18 @@
 Behaviour shared with the agent engine (rules, known answers) is tested on both engines in
 test_behaviour.py and validation/test_cases.py; agreement in distribution in test_docking.py. Here:
 reproducibility, the state's dtypes, the samplers' exactness (uniform, distinct, never oneself,
-never a gone person) and the firm-level bookkeeping, which must equal the agent engine's exactly.
+never a gone person). The firm-level bookkeeping both engines share is tested in test_firms.py.
 Statistical checks use fixed seeds and a two-sided level of 0.001 (Bonferroni where several).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from conftest import EXACT_CUSTOMERS
 from sim import load_scenario, rules, simulate
 from sim.metrics import COLUMNS
-from sim.model import RetentionModel
 from sim.population import (
     PopulationModel,
     distinct_ranks,
@@ -116,59 +114,6 @@ def test_initial_customers_are_split_by_share_with_largest_remainder():
 
 # ----------------------------------------------------------------------------------------------
 # Firms: delivery, reference quality and reputation equal the agent engine's, month by month.
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {},
-        {
-            "firms.1.schedule": [
-                {"month": 3, "service_level": "poor"},
-                {"month": 9, "service_level": "world_class"},
-            ]
-        },
-    ],
-)
-def test_firm_bookkeeping_equals_the_agent_engine(overrides):
-    doc = {
-        "scenario": {"seed": 1, "months": 80},
-        "market": {"size": 10, "standard": 7.0},
-        "firms": [
-            {
-                "name": "Aspirant",
-                "recognised_start": "poor",
-                "departments": {"sales": "good", "support": "good"},
-                "department_weights": {"sales": 1.0, "support": 3.0},
-                "schedule": [
-                    {"month": 1, "departments": {"sales": "world_class", "support": "world_class"}},
-                    {"month": 40, "departments": {"support": "acceptable"}},
-                ],
-            },
-            {"name": "Plain", "service_level": "excellent"},
-        ],
-    }
-    scenario = load_scenario(doc, overrides)
-    agents = RetentionModel(scenario, seed=1)
-    population = PopulationModel(scenario, seed=1)
-    try:
-        for month in range(1, 81):
-            for firm in agents.firm_agents:
-                firm.begin_month(month)
-            population.firms.begin_month(month)
-            assert population.firms.references(7.0).tolist() == pytest.approx(agents._references())
-            assert population.firms.cost_per_customer.tolist() == pytest.approx(
-                [f.cost_per_customer for f in agents.firm_agents]
-            )
-            for firm in agents.firm_agents:
-                firm.update_reputation()
-            population.firms.update_reputation()
-            assert population.firms.delivered.tolist() == [f.delivered for f in agents.firm_agents]
-            assert population.firms.recognised.tolist() == [
-                f.recognised for f in agents.firm_agents
-            ]
-    finally:
-        agents.release()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from sim.summary import (
+    best_by_condition,
     break_even_months,
     cumulative_profit,
     outcome_names,
@@ -155,8 +156,15 @@ def test_rung_table_in_ladder_order_with_intervals_break_even_and_best():
         [9 - half, 28 - half, 13 - half]
     )
     # cumulative profit means: poor 0, 2, 5, 9; good 0, -9, -3, 28; excellent 0, -19, -38, 13
-    assert table["break_even_month"].tolist() == [0.0, 3.0, 3.0]
+    # the reference (the first rung) has no break-even month of its own
+    assert table["break_even_month"].tolist()[1:] == [3.0, 3.0]
+    assert np.isnan(table["break_even_month"].iloc[0])
     assert table["best"].tolist() == [False, True, False]
+    assert table["conditions"].tolist() == [1] * 3 and table["best_in"].tolist() == [0, 1, 0]
+    # each rung against poor: seeds differ between rungs here, so Welch's interval
+    assert np.isnan(table["difference"].iloc[0]) and table["difference_test"].iloc[0] == ""
+    assert table["difference"].tolist()[1:] == pytest.approx([19.0, 4.0])
+    assert table["difference_test"].tolist()[1:] == ["welch", "welch"]
     assert table["retention_12"].isna().all()
     assert table["retention_end"].tolist() == [0.125] * 3
     assert table["customers"].tolist() == [13.5] * 3
@@ -174,7 +182,38 @@ def test_rung_table_averages_other_sweep_points_and_drops_absent_rungs():
     assert table["runs"].tolist() == [6, 6] and table["replicates"].tolist() == [3, 3]
     assert table["cumulative_profit"].tolist() == [9.0, 12.0]
     # mean cumulative profit: poor 0, 3, 6, 9 (+r); good 0, -4, 1, 10 (+r) -> level from month 3
-    assert table["break_even_month"].tolist() == [0.0, 3.0]
+    assert np.isnan(table["break_even_month"].iloc[0]) and table["break_even_month"].iloc[1] == 3
+
+
+def test_no_best_is_read_off_an_average_over_conditions_whose_ranking_flips():
+    # discounted profit at the end (+3r): fixed: poor 3, good 19; tarp: poor 30, good 13. Poor
+    # is ahead on the average over both rules (19.5 + 1.5r against 16 + 1.5r... per replicate),
+    # but each rung wins one rule: neither is "best"
+    ts = pd.concat(
+        [
+            frame({"poor": [0, 1, 1, 1], "good": [0, -1, 10, 10]}, rule="fixed"),
+            frame({"poor": [0, 10, 10, 10], "good": [0, 1, 1, 11]}, rule="tarp"),
+        ]
+    )
+    table = rung_table(ts, RUNG, {"Firm": 10.0}, 0.0, order=["poor", "good"])
+    assert table["conditions"].tolist() == [2, 2]
+    assert table["best_in"].tolist() == [1, 1]
+    assert table["best"].tolist() == [False, False]
+    winners = best_by_condition(ts, RUNG)
+    assert winners["churn.rule"].tolist() == ["fixed", "tarp"]
+    assert winners["best"].tolist() == ["good", "poor"]
+    assert winners["runner_up"].tolist() == ["poor", "good"]
+    assert winners["difference"].to_numpy() == pytest.approx(
+        winners["best_mean"] - winners["runner_up_mean"]
+    )
+
+
+def test_share_intervals_are_clipped_to_0_and_1():
+    ts = frame({"poor": [0, 1, 1, 1], "good": [0, 1, 1, 1]})
+    ts["cohort_retention"] = np.where(ts["step"] == 3, ts["replicate"] * 0.0005, 1.0)
+    table = rung_table(ts, RUNG, {"Firm": 10.0}, 0.0)
+    assert (table["retention_end_low"] == 0.0).all()
+    assert (table["retention_end_high"] <= 1.0).all()
 
 
 def test_rung_table_of_nothing_is_empty():

@@ -97,10 +97,44 @@ def test_plan_has_a_seed_per_point_and_replicate_in_a_fixed_order(tiny):
     assert [t.run_id for t in tasks[:4]] == ["p0000-r000", "p0000-r001", "p0000-r002", "p0001-r000"]
     seeds = sim.runner.replicate_seeds(scenario, POINTS)
     assert [t.seed for t in tasks] == [s for point in seeds for s in point]
-    assert len({t.seed for t in tasks}) == len(tasks)
+    # common random numbers: replicate r of every point has the same seed, replicates differ
+    assert all(point == seeds[0] for point in seeds) and len(set(seeds[0])) == REPLICATES
+    assert seeds[0] == sim.runner.spawn_seeds(2024, REPLICATES)
     # one dtype per swept key for the whole sweep: 0 and 0.25 are both floats
     assert plan.columns["referrals.refer_prob"].tolist() == [0.0, 0.25, 0.0, 0.25]
     assert str(plan.columns["referrals.refer_prob"].dtype) == "float64"
+
+
+def test_independent_seeds_give_every_run_its_own_seed_and_keep_point_0s(tiny, tmp_path):
+    path = tmp_path / "independent.toml"
+    path.write_text(TINY.replace("[sweep]\n", '[sweep]\nseeds = "independent"\n'))
+    scenario = load_scenario(path)
+    assert scenario.sweep.seeds == "independent"
+    assert scenario.sweep.to_dict()["seeds"] == "independent"
+    seeds = sim.runner.replicate_seeds(scenario, POINTS)
+    flat = [s for point in seeds for s in point]
+    assert flat == sim.runner.spawn_seeds(2024, POINTS * REPLICATES)
+    assert len(set(flat)) == POINTS * REPLICATES
+    assert seeds[0] == sim.runner.replicate_seeds(load_scenario(tiny), POINTS)[0]
+
+
+def test_simulate_replicates_gives_a_run_id_the_seed_the_sweep_gives_it(tiny, tmp_path, reference):
+    # common random numbers (the default): point 3's own scenario, replicate by replicate
+    plan = Plan(load_scenario(tiny))
+    rows = sim.simulate_replicates(plan.scenarios[3], point=3)
+    ours = rows[["run_id", "seed"]].drop_duplicates().reset_index(drop=True)
+    theirs = reference.runs.loc[reference.runs["point"] == 3, ["run_id", "seed"]]
+    pd.testing.assert_frame_equal(ours, theirs.reset_index(drop=True))
+    stored = reference.timeseries[reference.timeseries["run_id"].str.startswith("p0003")]
+    pd.testing.assert_frame_equal(
+        rows, stored[rows.columns].reset_index(drop=True), check_dtype=False
+    )
+    # independent seeds: the seeds of point 3 of the sweep
+    path = tmp_path / "independent.toml"
+    path.write_text(TINY.replace("[sweep]\n", '[sweep]\nseeds = "independent"\n'))
+    scenario = load_scenario(path)
+    seeds = sim.simulate_replicates(scenario, point=3).groupby("run_id")["seed"].first()
+    assert seeds.tolist() == Plan(scenario).seeds[3]
 
 
 def test_a_sweep_writes_every_run_labelled_and_a_summary_per_point(tiny, reference):
@@ -207,11 +241,14 @@ def test_any_concurrent_futures_executor_can_run_a_sweep(tiny, reference, tmp_pa
 # Failures.
 
 
-def failing(monkeypatch, seeds: set[int]) -> None:
+def failing(monkeypatch, tiny, runs: set[tuple[int, int]]) -> None:
+    """Make the runs given as (point, seed) raise (with common random numbers a seed alone
+    names one replicate of every point)."""
     real = sim.runner.simulate
+    points = Plan(load_scenario(tiny)).scenarios
 
     def flaky(scenario, *, seed, engine=None):
-        if seed in seeds:
+        if (points.index(scenario), seed) in runs:
             raise RuntimeError(f"engine exploded on {seed}")
         return real(scenario, seed=seed, engine=engine)
 
@@ -222,7 +259,7 @@ def test_a_failing_run_is_recorded_the_rest_complete_and_a_resume_reruns_it(
     tiny, reference, tmp_path, monkeypatch
 ):
     bad = reference.manifest["run_seeds"][2][1]
-    failing(monkeypatch, {bad})
+    failing(monkeypatch, tiny, {(2, bad)})
     with cf.ThreadPoolExecutor(max_workers=2) as pool:  # finishing out of order
         out = run_sweep(tiny, tmp_path / "out", executor=pool, batch_size=2)
     assert out.status == "done_with_failures" and out.failed == 1
@@ -245,7 +282,7 @@ def test_a_failing_run_is_recorded_the_rest_complete_and_a_resume_reruns_it(
 def test_the_cli_exits_1_with_a_count_of_failed_runs(tiny, tmp_path, monkeypatch, capsys):
     scenario = load_scenario(tiny)
     seeds = sim.runner.replicate_seeds(scenario, POINTS)
-    failing(monkeypatch, {seeds[0][0], seeds[3][2]})
+    failing(monkeypatch, tiny, {(0, seeds[0][0]), (3, seeds[3][2])})
     out = tmp_path / "out"
     argv = ["sweep", str(tiny), "--out", str(out), "--executor", "serial", "--quiet"]
     assert main(argv) == 1
@@ -341,9 +378,10 @@ def test_ctrl_c_in_process_commits_finished_runs_then_raises(
 ):
     stop = reference.manifest["run_seeds"][1][1]
     real = sim.runner.simulate
+    point_1 = Plan(load_scenario(tiny)).scenarios[1]
 
     def interrupted(scenario, *, seed, engine=None):
-        if seed == stop:
+        if seed == stop and scenario == point_1:
             raise KeyboardInterrupt
         return real(scenario, seed=seed, engine=engine)
 

@@ -55,7 +55,7 @@ def test_latin_hypercube_points_are_validated_scenarios_and_round_trip():
         assert point.market.size == values["market.size"]
         assert point.market.initial_customers == values["market.size"] // 2  # derived per point
     table = scenario.to_dict()["sweep"]
-    assert table == {k: v for k, v in HYPERCUBE.items()}
+    assert table == {**HYPERCUBE, "seeds": "common"}
     plan = Plan(scenario)
     assert plan.describe() == {
         "design": "latin_hypercube",
@@ -76,6 +76,30 @@ def test_defaults_derived_from_a_swept_key_are_derived_at_each_point():
     assert poor.firms[0].recognised_start == "poor"
     assert world.firms[0].recognised_start == "world_class"
     assert world == direct
+
+
+def test_to_dict_leaves_derived_defaults_out_so_points_built_from_it_derive_them_again():
+    # Rebuilding a sweep from the resolved scenario (manifest["scenario"]) must not freeze the
+    # base point's recognised_start and initial_customers into every point.
+    scenario = load_scenario(
+        doc({"firms.0.service_level": ["poor", "world_class"], "market.size": [100, 300]})
+    )
+    resolved = scenario.to_dict()
+    assert "recognised_start" not in resolved["firms"][0]
+    assert "initial_customers" not in resolved["market"]
+    rebuilt = load_scenario(resolved)
+    assert rebuilt == scenario
+    assert [p for _, p in rebuilt.points()] == [p for _, p in scenario.points()]
+    world = scenario.with_values({"firms.0.service_level": "world_class", "market.size": 300})
+    assert world.firms[0].recognised_start == "world_class"
+    assert world.market.initial_customers == 150
+    # given explicitly, they are kept
+    given = doc({"market.size": [100, 300]})
+    given["firms"][0]["recognised_start"] = "poor"
+    given["market"]["initial_customers"] = 40
+    kept = load_scenario(given).to_dict()
+    assert kept["firms"][0]["recognised_start"] == "poor"
+    assert kept["market"]["initial_customers"] == 40
 
 
 @pytest.mark.parametrize(
@@ -106,6 +130,7 @@ def test_defaults_derived_from_a_swept_key_are_derived_at_each_point():
         ({"design": "random", "churn.leave_prob": [0.1]}, "sweep.design", "grid, latin_hypercube"),
         ({"churn.leave_prob": [0.1, 0.1]}, "sweep.churn.leave_prob", "distinct"),
         ({}, "sweep", "names no keys"),
+        ({"seeds": "shared", "churn.leave_prob": [0.1]}, "sweep.seeds", "common, independent"),
     ],
     ids=[
         "samples missing",
@@ -117,6 +142,7 @@ def test_defaults_derived_from_a_swept_key_are_derived_at_each_point():
         "unknown design",
         "repeated value",
         "no keys",
+        "unknown seeds",
     ],
 )
 def test_bad_sweep_tables_name_the_key_and_what_is_allowed(sweep, key, problem):

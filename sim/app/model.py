@@ -432,6 +432,7 @@ class WatchedMarket(RetentionModel):
         firms = list(self.scenario.firms)
         firms[firm] = spec
         self.scenario = replace(self.scenario, firms=tuple(firms))
+        self.firms.specs = self.scenario.firms  # the firms' table reads each month's schedule
         agent.spec = spec
 
     def step(self) -> None:
@@ -591,7 +592,7 @@ class WorkshopModel(mesa.Model):
         for k, was in enumerate(before):
             firm = self._firm(k)
             if firm.recognised != was:
-                label = firm.ladder[firm.recognised].label
+                label = firm.firms.ladder[firm.recognised].label
                 self.events.append(Event(self.month, k, f"{FIRM_LETTERS[k]} recognised as {label}"))
         self.running = self.month < self.settings.months
 
@@ -622,7 +623,7 @@ class WorkshopModel(mesa.Model):
         """The numbers on firm ``k``'s card: this month's customers, retention, cumulative
         profit, delivered and recognised rung, and months until the next rung is recognised."""
         firm = self._firm(k)
-        ladder = firm.ladder
+        ladder = firm.firms.ladder
         rows = self.frame()
         last = rows[rows["series"] == self.labels[k]].iloc[-1]
         nxt = firm.recognised + 1
