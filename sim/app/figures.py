@@ -38,7 +38,7 @@ from sim.plots import COLOURS, LINE_STYLES, MARKERS
 
 FONT = 14  # points: the smallest text on the plots (ticks, legend, event labels)
 SCREEN_DPI = 80
-PLOTS_WIDTH_IN = 11.5  # 920 px at SCREEN_DPI: about the page's width beside the sidebar
+PLOTS_WIDTH_IN = 9.5  # 760 px at SCREEN_DPI: the page's width beside the sidebar at 1280 px
 
 
 def _years(months: int) -> str:

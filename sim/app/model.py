@@ -713,6 +713,9 @@ class Controller:
         self.version = 0
         self._view = self.model.view()
         self._thread: threading.Thread | None = None
+        self._painter: threading.Thread | None = None
+        self._paint = threading.Condition(self._lock)
+        self._dirty = False
 
     # -- what the page reads ------------------------------------------------------------------
 
@@ -821,12 +824,13 @@ class Controller:
             self.model = None
             self.on_change = None
             self._wake.notify_all()
+            self._paint.notify_all()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the play loop to end (after `close`), for tests and shutdown."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        for thread in (self._thread, self._painter):
+            if thread is not None:
+                thread.join(timeout)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -840,6 +844,11 @@ class Controller:
                     target=self._loop, name="workshop-play", daemon=True
                 )
                 self._thread.start()
+            if self._painter is None or not self._painter.is_alive():
+                self._painter = threading.Thread(
+                    target=self._paint_loop, name="workshop-paint", daemon=True
+                )
+                self._painter.start()
             self._wake.notify_all()
             self._publish()
         self._notify()
@@ -871,6 +880,18 @@ class Controller:
             log.exception("the page could not be updated; closing its run")
             self.close()
 
+    def _paint_loop(self) -> None:
+        # The page is redrawn here, not in the play loop: a slow redraw then skips months (it
+        # always draws the latest view) instead of slowing the play or queueing frames.
+        while True:
+            with self._lock:
+                while not self.closed and not self._dirty:
+                    self._paint.wait()
+                if self.closed:
+                    return
+                self._dirty = False
+            self._notify()
+
     def _loop(self) -> None:
         import time
 
@@ -888,10 +909,10 @@ class Controller:
                     show = True
                 if show:
                     self._publish()
+                    self._dirty = True
+                    self._paint.notify_all()
+                    last_shown = time.monotonic()
                 interval = self.interval_ms / 1000 if mode == PLAYING else 0.0
-            if show:
-                last_shown = time.monotonic()
-                self._notify()
             if interval > 0:
                 with self._lock:
                     if not self.closed and self.mode == PLAYING:

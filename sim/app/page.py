@@ -47,7 +47,6 @@ from sim.app.model import (
     FASTEST_INTERVAL_MS,
     FIRM_LETTERS,
     LAYOUT_LABELS,
-    LAYOUTS,
     MAX_FIRMS,
     PRESETS,
     SIDE_BY_SIDE,
@@ -141,6 +140,16 @@ def Presets(on_settings: Callable[[Settings], None]):
             )
 
 
+def _choice(label: str, labels: dict[str, str], current: str, pick: Callable[[str], None]) -> None:
+    """A drop-down showing ``labels``' values; ``pick`` gets the chosen value's key."""
+    solara.Select(
+        label=label,
+        value=labels[current],
+        values=list(labels.values()),
+        on_value=lambda text: pick(next(k for k, v in labels.items() if v == text)),
+    )
+
+
 @solara.component
 def SettingsPanel(settings: Settings, on_settings: Callable[[Settings], None]):
     """The "Market" card; every change calls ``on_settings`` with the new settings."""
@@ -156,14 +165,7 @@ def SettingsPanel(settings: Settings, on_settings: Callable[[Settings], None]):
             values=list(BUILTIN_LADDERS),
             on_value=lambda name: on_settings(s.with_ladder(name)),
         )
-        solara.Select(
-            label="set-up",
-            value=LAYOUT_LABELS[s.layout],
-            values=[LAYOUT_LABELS[k] for k in LAYOUTS],
-            on_value=lambda label: on_settings(
-                replace(s, layout=next(k for k in LAYOUTS if LAYOUT_LABELS[k] == label))
-            ),
-        )
+        _choice("set-up", LAYOUT_LABELS, s.layout, setter("layout"))
         _caption(f"number of firms: {len(s.rungs)}")
         solara.SliderInt(
             label="",
@@ -172,13 +174,11 @@ def SettingsPanel(settings: Settings, on_settings: Callable[[Settings], None]):
             max=MAX_FIRMS,
             on_value=lambda n: on_settings(s.with_firms(n)),
         )
-        solara.Select(
-            label="churn rule",
-            value=CHURN_LABELS[s.churn_rule],
-            values=[CHURN_LABELS[k] for k in CHURN_RULES],
-            on_value=lambda label: on_settings(
-                replace(s, churn_rule=next(k for k in CHURN_RULES if CHURN_LABELS[k] == label))
-            ),
+        _choice(
+            "churn rule",
+            {k: CHURN_LABELS[k] for k in CHURN_RULES},
+            s.churn_rule,
+            setter("churn_rule"),
         )
         _caption(f"leave after a bad experience: {s.leave_prob:.0%}")
         solara.SliderFloat(
