@@ -92,7 +92,9 @@ def main() -> None:
             before = cpu_seconds(server.pid)
             time.sleep(5)
             used = cpu_seconds(server.pid) - before
-            print(f"{label:>28}: {rss_mb(server.pid):7.0f} MB, {used:4.1f} CPU s in 5 s", flush=True)
+            print(
+                f"{label:>28}: {rss_mb(server.pid):7.0f} MB, {used:4.1f} CPU s in 5 s", flush=True
+            )
 
         report("before any session")
         for n in range(1, args.sessions + 1):
