@@ -168,10 +168,10 @@ class Page:
     def button(self, label: str):
         from selenium.webdriver.common.by import By
 
-        for b in self.d.find_elements(By.CSS_SELECTOR, "button"):
-            if b.text.strip() == label:
-                return b
-        raise AssertionError(f"no button {label!r}")
+        found = self.d.find_elements(By.XPATH, f"//button[normalize-space()='{label}']")
+        if not found:
+            raise AssertionError(f"no button {label!r}")
+        return found[0]
 
     def click(self, label: str) -> None:
         self.wait.until(lambda d: self._enabled(label))
@@ -212,9 +212,10 @@ SMALL = app.Settings(market_size=300, months=24, seed=7)
 
 
 def test_controls_work_after_a_finished_run(driver, server):
-    page = Page(driver, server, app.Settings(market_size=200, months=60, seed=3))
+    # 240 months, so that the run is still playing when Pause is pressed below
+    page = Page(driver, server, app.Settings(market_size=200, months=240, seed=3))
     page.click("Run to end")
-    assert page.until_month(lambda m: m == 60) == 60
+    assert page.until_month(lambda m: m == 240) == 240
     page.rung_button(0, "Poor").click()  # defect 1: a change after the end
     page.until_month(lambda m: m == 0)
     page.soon(lambda: page._enabled("▶ Play") and page._enabled("Step"), "controls enabled")
