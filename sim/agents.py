@@ -97,6 +97,8 @@ class Person(mesa.Agent):
         self.neighbours: list[Person] | None = None  # on a network market
         self.outcome = -1  # outcome of the latest experience (rules.BAD/MET/DELIGHTED)
         self.outcome_month = -1  # the month of it (for watching agents, e.g. the workshop app)
+        # monthly attrition chance, own for life (drawn by the model when polarized)
+        self.attrition = model.scenario.churn.base_prob
 
     def is_closed_to(self, firm_index: int, month: int) -> bool:
         """Whether negative word of mouth keeps this person from joining the firm this month."""

@@ -872,6 +872,98 @@ def _cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
 
 
+def _add_calibrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from sim.sweep import EXECUTORS
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit scenario keys to a firm's observed cohort retention (Optuna)",
+        description="Fit scenario keys to observed cohort retention: the scenario's first firm's "
+        "cohort_retention at the observed months, by the binomial likelihood of the leavers per "
+        "interval, R replicates per trial with the same seeds. Writes calibration.json, "
+        "trials.parquet, calibrated.toml, figures/ and report.md/html into --out. Settings "
+        "not given come from the scenario's [calibration] table. Bad data: exit 2, nothing "
+        "written. After a crash or kill -9, --resume DIR continues.",
+    )
+    p.add_argument("scenario", metavar="SCENARIO", nargs="?", help="scenario TOML file")
+    p.add_argument(
+        "--data",
+        metavar="CSV",
+        help="cohort data: month, retained (or active, "
+        "cohort_size), optional segment and series columns",
+    )
+    p.add_argument("--segment", metavar="NAME", help="the data's segment to fit")
+    p.add_argument(
+        "--fit",
+        action="append",
+        default=[],
+        metavar="KEY=LOW:HIGH",
+        help="a key to fit and its range, e.g. --fit churn.base_prob=0.001:0.05 (repeatable)",
+    )
+    p.add_argument(
+        "--holdout-from", type=int, metavar="MONTH", help="fit only the months before MONTH"
+    )
+    p.add_argument("--trials", type=_positive, metavar="N", help="complete trials (default 100)")
+    p.add_argument("--replicates", type=_positive, metavar="R", help="runs per trial (default 10)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder; must not exist or be empty "
+        "(default results/<scenario name>/calibrate-YYYYmmdd-HHMMSS)",
+    )
+    where.add_argument("--resume", metavar="DIR", help="continue the calibration in DIR")
+    p.add_argument("--executor", choices=EXECUTORS, default=None, help="as for sweep")
+    p.add_argument("--workers", type=_positive, metavar="N", help="as for sweep")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="as for sweep")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _cmd_calibrate(args: argparse.Namespace, argv: list[str]) -> int:
+    from sim.calibrate import CalibrationError, calibrate
+
+    executor = args.executor or ("dask" if args.scheduler else "local")
+    if args.scheduler and executor != "dask":
+        raise CliError(f"--scheduler goes with --executor dask, not --executor {executor}")
+    if args.resume and (args.scenario or args.data or args.fit):
+        raise CliError(
+            "--resume DIR continues DIR's own calibration: give no SCENARIO, "
+            "--data or --fit with it"
+        )
+    if not args.resume and not args.scenario:
+        raise CliError("give a SCENARIO file to calibrate, or --resume DIR")
+    try:
+        result = calibrate(
+            args.scenario,
+            args.data,
+            fit=args.fit or None,
+            holdout_from=args.holdout_from,
+            trials=args.trials,
+            replicates=args.replicates,
+            segment=args.segment,
+            out=args.out,
+            resume=args.resume,
+            executor=executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+            command=[PROG, *argv],
+        )
+    except CalibrationError as err:
+        raise CliError(str(err)) from None
+    s = result.summary
+    rows = [
+        [key, f"{v['best']:.4g}", f"{v['low']:.4g} - {v['high']:.4g}"]
+        for key, v in s["keys"].items()
+    ]
+    print(format_table(["key", "best", "95% range"], rows, {1, 2}))
+    for warning in s["warnings"]:
+        _note(f"warning: {warning}")
+    print(f"calibration in {result.folder}; next: {PROG} sweep {result.calibrated_scenario}")
+    return 0
+
+
 COMMANDS: dict[
     str,
     tuple[
@@ -886,6 +978,7 @@ COMMANDS: dict[
     "check": (_add_check, _cmd_check),
     "plot": (_add_plot, _cmd_plot),
     "app": (_add_app, _cmd_app),
+    "calibrate": (_add_calibrate, _cmd_calibrate),
 }
 
 

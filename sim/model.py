@@ -174,6 +174,11 @@ class RetentionModel(mesa.Model):
         if graph is not None:
             for i, person in enumerate(self.people):
                 person.neighbours = [self.people[j] for j in sorted(graph.neighbors(i))]
+        churn = sc.churn
+        if rules.attrition_polarized(churn.base_prob, churn.base_polarization):
+            a, b = rules.beta_parameters(churn.base_prob, churn.base_polarization)
+            for person in self.people:  # each person's own attrition chance, for life
+                person.attrition = self.random.betavariate(a, b)
         self.reachable = list(self.people)  # people who are not gone
         self.reachable_dirty = False
         self.returns: dict[int, list[Person]] = {}  # month -> away people who are prospects from it
@@ -275,7 +280,7 @@ class RetentionModel(mesa.Model):
                     delighted.append(person)
         left_bad = {id(p) for p, _ in leavers}
         for person in month.customers:
-            if id(person) not in left_bad and rnd.random() < churn.base_prob:
+            if id(person) not in left_bad and rnd.random() < person.attrition:
                 counts["left_attrition"][person.firm.index] += 1
                 leavers.append((person, False))
         leaving = {id(p) for p, _ in leavers}

@@ -211,6 +211,7 @@ KEY_NAMES = {
     "churn.rule": "churn rule",
     "churn.leave_prob": "chance to leave after a bad experience",
     "churn.base_prob": "monthly attrition",
+    "churn.base_polarization": "polarization of attrition",
     "churn.switch_prob": "chance a leaver switches",
     "referrals.refer_prob": "referral probability",
     "referrals.conversion": "referral conversion",
@@ -1307,3 +1308,47 @@ def figures_for(
                 timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
             )
     return figures
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration (sim.calibrate).
+
+
+def calibration_fit(fit: pd.DataFrame, holdout_from: int | None) -> Figure:
+    """Observed against fitted cohort retention: the data, the calibrated agent model and the
+    shifted-beta-geometric fit, with the holdout months shaded.
+
+    Args:
+        fit: one row per observed month: ``month``, ``observed``, ``simulated``, ``sbg``.
+        holdout_from: the first holdout month, or None.
+    """
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    if holdout_from is not None:
+        ax.axvspan(holdout_from, fit["month"].max(), color="0.9", label="holdout (not fitted)")
+    ax.plot(fit["month"], fit["observed"], "ko", label="observed")
+    ax.plot(fit["month"], fit["simulated"], "-", color="C0", label="agent model (best trial)")
+    ax.plot(fit["month"], fit["sbg"], "--", color="C1", label="shifted-beta-geometric")
+    _dress(ax, "Cohort retention: observed and fitted", "share of the cohort retained", "share")
+    ax.legend(frameon=False)
+    return fig
+
+
+def calibration_keys(trials: pd.DataFrame, keys: Sequence[str], cut: float) -> Figure:
+    """Each trial's log-likelihood against each fitted key; a line marks the best minus ``cut``
+    (the likelihood-ratio cut of the ranges)."""
+    fig = Figure(figsize=(4 * len(keys), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    best = trials["loglik"].max()
+    floor = best - max(50.0, 20 * cut)  # hide the hopeless trials, keep the shape near the top
+    shown = trials[trials["loglik"] >= floor]
+    for ax, key in zip(axes, keys, strict=True):
+        near = shown["loglik"] >= best - cut
+        ax.scatter(shown[key], shown["loglik"], s=10, color="0.6")
+        ax.scatter(shown.loc[near, key], shown.loc[near, "loglik"], s=14, color="C0")
+        ax.axhline(best - cut, color="C3", lw=1)
+        ax.set_xlabel(key_name(key))
+        ax.set_ylabel("log-likelihood")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Fit against each key (blue: within the 95% cut)")
+    return fig

@@ -3,8 +3,9 @@
 One array per state variable, one element per person, each with a dtype chosen for size: status
 (int8), firm (int8, or int16 beyond 126 firms; ``n_firms`` means "none"), expectation (float32),
 month-0 cohort flag (bool), and only when the scenario needs them: the months of the latest
-``strikes - 1`` bad experiences (int16, ``strikes`` rule) and the last month each person is closed
-to each firm (int16, negative word of mouth). Away people are kept as one index array per return
+``strikes - 1`` bad experiences (int16, ``strikes`` rule), the last month each person is closed
+to each firm (int16, negative word of mouth) and each person's own attrition chance (float32,
+``churn.base_polarization`` > 0). Away people are kept as one index array per return
 month, gone people as the compact list of those who are not gone. A month is a handful of array
 operations on the people concerned; there is no Python loop over people, and the few passes over
 the whole market (the market pull, the end-of-month counts) go through it in fixed-size blocks so
@@ -219,6 +220,8 @@ class PopulationModel:
         firm: (people,) int8 firm index of a customer; ``n_firms`` for everyone else.
         expectation: (people,) float32 expectation e, 0-10.
         cohort: (people,) bool, a month-0 customer who has never left its firm.
+        attrition: (people,) float32 own monthly attrition chance, drawn once from the Beta of
+            `sim.rules.beta_parameters` (only when ``churn.base_polarization`` > 0), else None.
         bad_months: (people, strikes - 1) month stamps of the latest bad experiences at the
             current firm (``strikes`` rule only; empty slots hold the dtype's minimum).
         closed_until: (people, firms) last month each person is closed to each firm, -1 if never
@@ -274,6 +277,10 @@ class PopulationModel:
             else:  # (networkx cannot convert a graph without nodes)
                 self.indptr, self.neighbours = np.zeros(1, np.int64), np.zeros(0, np.int32)
             del graph
+        self.attrition: np.ndarray | None = None  # own attrition chances (None: base_prob)
+        if rules.attrition_polarized(churn.base_prob, churn.base_polarization):
+            a, b = rules.beta_parameters(churn.base_prob, churn.base_polarization)
+            self.attrition = self.rng.beta(a, b, n).astype(np.float32)
         self.reachable: np.ndarray | None = None  # not-gone people (None: everyone)
         self._not_gone_before: np.ndarray | None = None  # network: per edge, not-gone count
         self.returns: dict[int, list[np.ndarray]] = {}  # month -> away people prospects from it
@@ -384,7 +391,10 @@ class PopulationModel:
             month.bad_people, month.bad_firm, department, month.t, counts
         )
         leaving = np.zeros(customers.size, dtype=bool)
-        leaving[self._chance(customers.size, self.scenario.churn.base_prob)] = True  # attrition
+        if self.attrition is None:  # attrition
+            leaving[self._chance(customers.size, self.scenario.churn.base_prob)] = True
+        else:
+            leaving[self.rng.random(customers.size) < self.attrition[customers]] = True
         leaving_bad_at = month.contact_at[bad[month.leaves_bad]]
         leaving[leaving_bad_at] = False  # they leave after the bad experience instead
         counts["left_attrition"] = self._count(month.customer_firm[leaving])

@@ -293,6 +293,7 @@ def _scenario_table(scenario: Mapping[str, Any], ladder: Any, swept: Sequence[st
         ("monthly contact probability", get(customers, "customers.contact_prob")),
         ("churn rule", get(churn, "churn.rule")),
         ("monthly attrition", get(churn, "churn.base_prob")),
+        ("polarization of attrition", get(churn, "churn.base_polarization")),
         ("chance a leaver switches", get(churn, "churn.switch_prob")),
         ("referral probability", get(referrals, "referrals.refer_prob")),
         ("monthly marketing reach", get(acquisition, "acquisition.prob")),

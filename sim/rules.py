@@ -110,6 +110,32 @@ def discount_factor(month: T, rate: float) -> T:
     return (1.0 + rate) ** -month
 
 
+def beta_parameters(mean: T, polarization: T) -> tuple[T, T]:
+    """Setup (`churn.base_polarization`): the Beta(a, b) of people's own attrition chances.
+
+    The mean is ``a / (a + b)`` and the polarization index of Fader & Hardie (2007) is
+    ``phi = 1 / (a + b + 1)``, so ``a = m (1 - phi) / phi`` and ``b = (1 - m)(1 - phi) / phi``.
+
+    Args:
+        mean: m, the mean monthly attrition chance (``churn.base_prob``), strictly between 0 and 1.
+        polarization: phi, strictly between 0 and 1 (0 would be everyone alike: no Beta at all).
+
+    Returns:
+        (a, b), both positive.
+    """
+    spread = (1 - polarization) / polarization
+    return mean * spread, (1 - mean) * spread
+
+
+def attrition_polarized(mean: float, polarization: float) -> bool:
+    """Setup: whether people's own attrition chances are drawn from a Beta (docs/model.md D50).
+
+    Only when ``polarization > 0`` and ``0 < mean < 1``; otherwise (a Beta with mean 0 or 1 is a
+    point mass) everyone's chance is ``mean`` and no random number is drawn.
+    """
+    return polarization > 0 and 0 < mean < 1
+
+
 def largest_remainder(total: int, shares: list[float]) -> list[int]:
     """Initialisation: split ``total`` people over firms in proportion to ``shares``.
 

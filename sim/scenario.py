@@ -121,6 +121,14 @@ def positive(v: Any) -> float:
     return x
 
 
+def polarization(v: Any) -> float:
+    """A polarization index: a number in [0, 1) (1 would make the Beta degenerate)."""
+    x = _number(v, 0.0, 1.0, "a number in [0, 1)")
+    if x >= 1.0:
+        raise _Bad(f"must be a number in [0, 1), got {v!r}")
+    return x
+
+
 def quality(v: Any) -> float:
     return _number(v, 0.0, 10.0, "a number between 0 and 10")
 
@@ -208,6 +216,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "strikes": Key(int_at_least(1), 3, "strikes: bad experiences that make a customer leave"),
         "window_months": Key(int_at_least(1), 12, "strikes: months the strikes must fall within"),
         "base_prob": Key(prob, 0.005, "monthly attrition unrelated to service"),
+        "base_polarization": Key(
+            polarization,
+            0.0,
+            "phi in [0, 1): spread of people's own attrition chances (Beta, mean base_prob)",
+        ),
         "leavers_return_after": Key(
             int_at_least(-1),
             12,
@@ -278,7 +291,9 @@ RUNG_CHECKS: dict[str, Callable[[Any], Any]] = {
     "cost_per_customer": nonneg,
     "sustain_months": int_at_least(0),
 }
-TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep")
+# [calibration] (data, keys to fit, holdout, trials) is read by `sim.calibrate`; running a
+# scenario ignores it.
+TOP_LEVEL = (*SCHEMA, "firms", "rungs", "sweep", "calibration")
 
 
 # --------------------------------------------------------------------------------------------

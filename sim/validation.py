@@ -24,6 +24,8 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtri, stdtrit
 
+from sim import rules, sbg
+
 FAMILY_ALPHA = 0.001
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +399,60 @@ def _case_cohort(engine: str, quick: bool) -> list[Check]:
     return checks
 
 
+def _case_heterogeneous(engine: str, quick: bool) -> list[Check]:
+    """A cohort with Beta-distributed own attrition keeps N B(a, b + t) / B(a, b) (sBG, months).
+
+    People's chances are drawn independently, so each month-0 customer is still there at month t
+    with the sBG share S(t), independently of the others: the count is binomial(N, S(t)).
+    """
+    size, mean, phi = (5000 if quick else 20000), 0.05, 0.3
+    scenario = known_answer_scenario(
+        size=size,
+        initial=size,
+        months=60,
+        expectation=5.0,
+        contact=0.0,
+        churn={"base_prob": mean, "base_polarization": phi},
+    )
+    frame = _runs(scenario, engine, 1, 14)[0]
+    a, b = rules.beta_parameters(mean, phi)
+    checked = [1, 6, 12, 24, 60]
+    z = z_bound(len(checked) + 1)
+    checks = []
+    for t in checked:
+        expected = float(sbg.survival(t, a, b))
+        half = z * math.sqrt(expected * (1 - expected) / size)
+        checks.append(
+            Check(
+                "heterogeneous_retention",
+                "Fader & Hardie 2007",
+                f"cohort retention at month {t} (B(a, b+t)/B(a, b))",
+                expected,
+                float(frame["cohort_retention"].iloc[t]),
+                expected - half,
+                expected + half,
+            )
+        )
+    # The retention rate rises with tenure: month 60's against (b + 59) / (a + b + 59), from the
+    # month-59 survivors (binomial given them).
+    kept = frame["cohort_retention"].to_numpy() * size
+    expected = float(sbg.retention_rate(60, a, b))
+    half = z * math.sqrt(expected * (1 - expected) / kept[59])
+    checks.append(
+        Check(
+            "heterogeneous_retention",
+            "Fader & Hardie 2007",
+            "cohort retention rate in month 60 ((b+59)/(a+b+59))",
+            expected,
+            float(kept[60] / kept[59]),
+            expected - half,
+            expected + half,
+            f"month 1: {float(sbg.retention_rate(1, a, b)):.3f}",
+        )
+    )
+    return checks
+
+
 def _case_fixed_decay(engine: str, quick: bool) -> list[Check]:
     size, contact, leave = (5000 if quick else 20000), 0.5, 0.91
     scenario = known_answer_scenario(
@@ -502,6 +558,12 @@ CASES: dict[str, Case] = {
             "Gupta & Lehmann 2003",
             "a cohort keeps N r^t; discounted revenue per customer m a(1-a^T)/(1-a)",
             _case_cohort,
+        ),
+        Case(
+            "heterogeneous_retention",
+            "Fader & Hardie 2007",
+            "Beta-distributed own attrition: a cohort keeps N B(a, b+t)/B(a, b) (sBG, months)",
+            _case_heterogeneous,
         ),
         Case(
             "fixed_rule_decay",

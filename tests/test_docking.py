@@ -45,7 +45,7 @@ ROOT_SEED = 20261126
 WATTS_STROGATZ = {"generator": "watts_strogatz", "k": 10, "p": 0.1}
 
 # name -> (scenario file, overrides). Together they cover every rule of MODEL.md: each churn rule,
-# attrition, away and gone leavers, referrals (well mixed and on a network, with gone people and
+# attrition (alike and polarized), away and gone leavers, referrals (well mixed and on a network, with gone people and
 # conflicting referrals from two firms), negative word of mouth, the logit choice, switching,
 # the market pull, departments and schedules, the recognised rung, and a firm's contact centre
 # and stock-outs.
@@ -82,6 +82,11 @@ DOCKING_SCENARIOS: dict[str, tuple[str, dict]] = {
             "firms.0.service_level": "good",
         },
     ),
+    # heterogeneous attrition: each person's own chance drawn from a Beta (mean 0.03, phi 0.4)
+    "polarized": (
+        "baseline",
+        {"churn.base_prob": 0.03, "churn.base_polarization": 0.4},
+    ),
     # a contact centre (~1 Erlang on 2 agents at the start: about 3 calls in 10 wait past the
     # patience) and stock-outs; the queue lightens as the late calls thin the customers
     "operations": (
@@ -104,6 +109,7 @@ PERTURBATIONS = {
     "leave_prob 0.80 instead of 0.91": ("baseline", {"churn.leave_prob": 0.80}),
     "strikes 2 instead of 3": ("strikes", {"churn.strikes": 2}),
     "conversion 0.4 instead of 0.5": ("word_of_mouth", {"referrals.conversion": 0.4}),
+    "polarization 0.1 instead of 0.4": ("polarized", {"churn.base_polarization": 0.1}),
     "fill rate 0.90 instead of 0.95": (
         "operations",
         {"firms.0.inventory.fill_rate": 0.90},
@@ -195,7 +201,7 @@ def population_runs(pool) -> dict[str, np.ndarray]:
 
 def test_the_bound_is_bonferroni_over_every_comparison():
     m = comparisons_in_family()
-    assert m == 10 * len(MONTHS) * len(METRICS)  # six one-firm and two two-firm scenarios
+    assert m == 11 * len(MONTHS) * len(METRICS)  # seven one-firm and two two-firm scenarios
     assert 4.0 < critical_z() < 5.0
     assert stats.norm.sf(critical_z()) * 2 * m == pytest.approx(FAMILY_ALPHA)
 

@@ -21,12 +21,13 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 TIMEOUT_S = 240  # per cell
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_first_run",
         "02_ladder_sweep",
         "03_churn_and_referrals",
         "04_workshop_ladder",
+        "05_calibrate_and_decide",
     ]
 
 

@@ -21,8 +21,9 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 EXTRA_SWEEP = {
     "baseline": {"firms.0.service_level": ["poor", "world_class"]},
     "competition": {"firms.1.service_level": ["acceptable", "world_class"]},
-    "world_class": {"churn.rule": ["fixed", "strikes"]},
 }
+# for any other shipped scenario without a sweep
+DEFAULT_SWEEP = {"churn.rule": ["fixed", "strikes"]}
 
 
 def small(name: str) -> dict:
@@ -32,7 +33,7 @@ def small(name: str) -> dict:
     doc["market"]["size"] = 400
     doc["market"].pop("initial_customers", None)
     if "sweep" not in doc:
-        doc["sweep"] = EXTRA_SWEEP[name]
+        doc["sweep"] = EXTRA_SWEEP.get(name, DEFAULT_SWEEP)
     return doc
 
 
