@@ -224,6 +224,7 @@ def test_controls_work_after_a_finished_run(driver, server):
     page.click("▶ Play")
     page.until_month(lambda m: m >= 3)
     page.click("⏸ Pause")
+    page.soon(lambda: page._enabled("▶ Play"), "paused")  # the paused page is drawn
     month = page.month()
     time.sleep(1)
     assert page.month() == month
