@@ -880,12 +880,18 @@ def _cmd_analyse(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# app: the workshop app (sim/app.py) on a local Solara server.
+# app: the workshop app (sim/app/) on a local Solara server.
 
 APP_ENV = {
     "SOLARA_CHECK_HOOKS": "off",  # Mesa's visualisation trips solara's hook check
     "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",  # workshops are often offline: no telemetry
     "SOLARA_THEME_SHOW_BANNER": "False",  # the corner banner covers the plots on a projector
+    # Solara warns on every page load over plain http to a host other than "localhost" (its
+    # session cookie falls back to samesite=lax, which is right for a page not in an iframe).
+    "PYTHONWARNINGS": "ignore:Cookies with samesite=none require https:UserWarning",
+    # A closed tab ends its session at once; a page that only lost its connection (and never
+    # came back) is ended after 10 minutes instead of Solara's 24 hours, so its run is freed.
+    "SOLARA_KERNEL_CULL_TIMEOUT": "10m",
 }
 
 
@@ -894,7 +900,7 @@ def _add_app(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "app",
         help="start the workshop app: firms on the ladder, customers as dots, live plots",
         description=(
-            "Start the workshop app (a Solara page built on Mesa's SolaraViz) and serve it until "
+            "Start the workshop app (a Solara page around the Mesa model) and serve it until "
             "Ctrl-C. It needs no internet. By default only this computer can open it; use "
             "--host 0.0.0.0 to let others on the network connect."
         ),
@@ -912,13 +918,13 @@ def _add_app(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def app_command(host: str, port: int, open_browser: bool = False) -> list[str]:
-    """The command line that serves `sim.app` (run with `APP_ENV` added to the environment)."""
+    """The command line that serves `sim.app.page` (run with `APP_ENV` added to the environment)."""
     return [
         sys.executable,
         "-m",
         "solara",
         "run",
-        "sim.app:Page",
+        "sim.app.page:Page",
         "--host",
         host,
         "--port",
@@ -926,6 +932,27 @@ def app_command(host: str, port: int, open_browser: bool = False) -> list[str]:
         "--production",
         "--open" if open_browser else "--no-open",
     ]
+
+
+def free_port(host: str, port: int) -> int:
+    """``port`` if it can be listened on at ``host`` now, or any free port for ``port`` 0.
+
+    Raises:
+        CliError: the port is in use or the address cannot be listened on (exit 2, at once,
+            before the server starts).
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise CliError(
+                f"--port {port}: cannot listen on {host}:{port} ({err.strerror or err}); "
+                "choose another with --port N, or --port 0 for any free port"
+            ) from None
+        return int(probe.getsockname()[1])
 
 
 def _cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
@@ -937,9 +964,10 @@ def _cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
         raise CliError(f"--port: {args.port} is not a port number (0 to 65535)")
     if importlib.util.find_spec("solara") is None:
         raise CliError("the workshop app needs Solara: pip install 'retention-sim[app]'")
+    port = free_port(args.host, args.port)
     url_host = f"[{args.host}]" if ":" in args.host else args.host
-    _note(f"the workshop app: http://{url_host}:{args.port}/ (Ctrl-C to stop)")
-    command = app_command(args.host, args.port, args.open)
+    _note(f"the workshop app: http://{url_host}:{port}/ (Ctrl-C to stop)")
+    command = app_command(args.host, port, args.open)
     env = {**os.environ, **APP_ENV}
     if os.name == "posix":  # become the server, so that signals reach it directly
         sys.stderr.flush()
