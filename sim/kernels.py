@@ -29,6 +29,33 @@ from sim import rules
 
 _move_toward = numba.njit(cache=True)(rules.move_toward)
 _experience_outcome = numba.njit(cache=True)(rules.experience_outcome)
+_streak_after = numba.njit(cache=True)(rules.streak_after)
+_recognised_after = numba.njit(cache=True)(rules.recognised_after)
+
+
+@numba.njit(cache=True)
+def update_reputation(
+    streaks: np.ndarray, recognised: np.ndarray, delivered: np.ndarray, sustain: np.ndarray
+) -> None:
+    """Step 8 for every firm, in place (`sim.firms.Firms.update_reputation`).
+
+    Args:
+        streaks: (firms, rungs) int64 months in a row each rung has been delivered or bettered;
+            each becomes `rules.streak_after` of itself.
+        recognised: (firms,) int64 recognised rungs; each becomes `rules.recognised_after`, the
+            rung above being judged on its new streak and its ``sustain`` (a firm recognised at
+            the top rung gets a streak of 0 against a sustain of 1: it never rises).
+        delivered: (firms,) int64 delivered rungs this month.
+        sustain: (rungs,) int64 months of delivery each rung needs to be recognised.
+    """
+    n_firms, n_rungs = streaks.shape
+    for f in range(n_firms):
+        for r in range(n_rungs):
+            streaks[f, r] = _streak_after(streaks[f, r], delivered[f] >= r)
+        up = recognised[f] + 1
+        next_streak = streaks[f, up] if up < n_rungs else 0
+        next_sustain = sustain[up] if up < n_rungs else 1
+        recognised[f] = _recognised_after(recognised[f], delivered[f], next_streak, next_sustain)
 
 
 @numba.njit(cache=True)
@@ -181,6 +208,136 @@ def experiences(
     return normal, outcome
 
 
+@numba.njit(cache=True)
+def _pick(weights: np.ndarray, u: float) -> int:
+    """Step 6's draw for one person: the column whose cumulative weight first exceeds
+    ``u * total`` (``u`` uniform in [0, 1)), never a column of zero weight; -1 if all are zero."""
+    total = 0.0
+    last_open = -1
+    for j in range(weights.size):
+        total += weights[j]
+        if weights[j] > 0:
+            last_open = j
+    if total <= 0:
+        return -1
+    x = u * total
+    cumulative = 0.0
+    below = 0  # columns whose cumulative weight is at most x
+    for j in range(weights.size):
+        cumulative += weights[j]
+        below += cumulative <= x
+    # Rounding can push x to the total: fall back on the last column with a positive weight.
+    return min(below, last_open)
+
+
+@numba.njit(cache=True)
+def logit_choice(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Step 6's choice for each row of ``weights`` (people, columns), from one uniform per row
+    (`_pick`). Returns int64 columns, -1 where every weight is zero."""
+    out = np.empty(weights.shape[0], np.int64)
+    for i in range(weights.shape[0]):
+        out[i] = _pick(weights[i], u[i])
+    return out
+
+
+@numba.njit(cache=True)
+def choose_firm(
+    weight: np.ndarray,
+    u: np.ndarray,
+    people: np.ndarray,
+    closed_until: np.ndarray,
+    t: int,
+    exclude: np.ndarray,
+) -> np.ndarray:
+    """Step 6's choice of a firm for each person, from one uniform each (`_pick`).
+
+    Args:
+        weight: (columns,) float64 logit weight of each firm, then, if there is one, of the rest
+            of the market (the outside column).
+        u: (people,) uniforms in [0, 1).
+        people: (people,) the persons choosing.
+        closed_until: (market, firms) last month each person is closed to each firm (a firm is
+            open in month t when this is below t), or an array with no rows: nobody is closed.
+        t: the month.
+        exclude: (people,) per person a firm left out, or an empty array: none.
+
+    Returns:
+        The chosen column per person (int64); -1 where no column is open.
+    """
+    n_firms = closed_until.shape[1]
+    closures = closed_until.shape[0] > 0
+    excluding = exclude.size > 0
+    row = np.empty(weight.size, np.float64)
+    out = np.empty(people.size, np.int64)
+    for i in range(people.size):
+        for j in range(weight.size):
+            row[j] = weight[j]
+        if closures:
+            person = people[i]
+            for j in range(n_firms):
+                if closed_until[person, j] >= t:
+                    row[j] = 0.0
+        if excluding:
+            row[exclude[i]] = 0.0
+        out[i] = _pick(row, u[i])
+    return out
+
+
+@numba.njit(cache=True)
+def whole_rows(sizes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The start of `sim.population.distinct_ranks`: rows whose population is at most ``k``
+    take all of it.
+
+    Returns:
+        ``(rows, ranks, partial)``: every (row, rank) pair of those rows, rows and ranks
+        ascending (int64), and the other rows, ascending (int64).
+    """
+    total = 0
+    n_partial = 0
+    for i in range(sizes.size):
+        if sizes[i] <= k:
+            total += sizes[i]
+        else:
+            n_partial += 1
+    rows = np.empty(total, np.int64)
+    ranks = np.empty(total, np.int64)
+    partial = np.empty(n_partial, np.int64)
+    a = 0
+    p = 0
+    for i in range(sizes.size):
+        if sizes[i] <= k:
+            for r in range(sizes[i]):
+                rows[a] = i
+                ranks[a] = r
+                a += 1
+        else:
+            partial[p] = i
+            p += 1
+    return rows, ranks, partial
+
+
+@numba.njit(cache=True)
+def sort_rows_find_repeats(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort each row of ``draws`` (rows, k) in place; return the (row, column) of every entry
+    equal to the one before it in its row, in row-major order (int64)."""
+    n_rows, k = draws.shape
+    n_repeats = 0
+    for i in range(n_rows):
+        draws[i].sort()
+        for c in range(1, k):
+            n_repeats += draws[i, c] == draws[i, c - 1]
+    rows = np.empty(n_repeats, np.int64)
+    cols = np.empty(n_repeats, np.int64)
+    n = 0
+    for i in range(n_rows):
+        for c in range(1, k):
+            if draws[i, c] == draws[i, c - 1]:
+                rows[n] = i
+                cols[n] = c
+                n += 1
+    return rows, cols
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel on tiny inputs; return the seconds taken.
 
@@ -192,9 +349,17 @@ def warm_up() -> float:
     firm = np.zeros(2, np.int8)
     expectation = np.zeros(2, np.float32)
     people_by_status(status, firm, expectation, 1, 0, 1)
+    one = np.zeros(1, np.int64)
+    update_reputation(np.zeros((1, 2), np.int64), one, one, np.ones(2, np.int64))
     market_pull(expectation, firm, np.zeros(2, np.float32), np.float32(0.1))
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
+    whole_rows(np.zeros(2, np.int64), 1)
+    sort_rows_find_repeats(np.zeros((2, 2), np.int64))
+    weights, u = np.ones((2, 2)), np.zeros(2)
+    logit_choice(weights, u)
+    for closed in (np.zeros((2, 2), np.int16), np.zeros((2, 2), np.int32)):
+        choose_firm(weights[0], u, np.zeros(2, np.int64), closed, 1, np.zeros(2, np.int64))
     experiences(
         np.zeros(2, np.float32),
         firm,

@@ -32,8 +32,6 @@ network generators (`network.py`), running replicates (`runner.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -86,24 +84,14 @@ def distinct_ranks(
     if k <= 0 or sizes.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    whole = sizes <= k
-    rows_whole = np.flatnonzero(whole)
-    counts = sizes[rows_whole]
-    total = int(counts.sum())
-    starts = np.cumsum(counts) - counts
-    rows_a = np.repeat(rows_whole, counts)
-    ranks_a = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-    rows_part = np.flatnonzero(~whole)
+    rows_a, ranks_a, rows_part = kernels.whole_rows(sizes, k)
     if rows_part.size == 0:
         return rows_a, ranks_a
     part_sizes = sizes[rows_part]
     draws = rng.integers(0, part_sizes[:, None], size=(rows_part.size, k))
     if k > 1:
         while True:
-            draws.sort(axis=1)
-            repeat = np.zeros(draws.shape, dtype=bool)
-            repeat[:, 1:] = draws[:, 1:] == draws[:, :-1]
-            r, c = np.nonzero(repeat)
+            r, c = kernels.sort_rows_find_repeats(draws)
             if r.size == 0:
                 break
             draws[r, c] = rng.integers(0, part_sizes[r])
@@ -141,20 +129,10 @@ def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
         weights: (people, firms) non-negative weights; zero for firms a person cannot choose.
 
     Returns:
-        The chosen column per row, or -1 where every weight is zero.
+        The chosen column per row, or -1 where every weight is zero (`kernels.logit_choice`,
+        one uniform per row).
     """
-    n, nf = weights.shape
-    if n == 0:
-        return np.zeros(0, np.int64)
-    cumulative = np.cumsum(weights, axis=1)
-    total = cumulative[:, -1]
-    u = rng.random(n) * total
-    choice = (cumulative <= u[:, None]).sum(axis=1)
-    # Rounding can push u to the total: fall back on the last firm with a positive weight.
-    last_open = nf - 1 - np.argmax((weights > 0)[:, ::-1], axis=1)
-    choice = np.minimum(choice, last_open)
-    choice[total <= 0] = -1
-    return choice
+    return kernels.logit_choice(np.asarray(weights, np.float64), rng.random(weights.shape[0]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,51 +143,51 @@ _EMPTY = np.zeros(0, np.int64)
 _EMPTY.flags.writeable = False  # shared by every month's fields until a phase sets them
 
 
-def _empty() -> np.ndarray:
-    return _EMPTY
-
-
-@dataclass
 class _Month:
     """What the phases of one month pass on to each other (decided, not yet applied).
 
     People are indices into the population arrays; ``*_at`` are positions in ``customers``.
+    Fields a phase has not set yet read as an empty (read-only) array: class-level defaults, so
+    that a month costs one small object, not one array per field.
     """
 
-    t: int
-    recognised: np.ndarray  # recognised rungs at the start of the month (the choice reads them)
-    customers: np.ndarray  # customers at the start of the month, ascending
-    customer_firm: np.ndarray  # the firm of each
-    prospects: np.ndarray  # prospects at the start of the month, ascending
-    counts: dict[str, np.ndarray] = field(default_factory=dict)
-    start_customers: np.ndarray = field(default_factory=_empty)
-    contact_at: np.ndarray = field(
-        default_factory=_empty
-    )  # positions in ``customers`` with an interaction
-    people: np.ndarray = field(default_factory=_empty)  # the person of each interaction
-    firm_of: np.ndarray = field(default_factory=_empty)  # the firm of each interaction
+    start_customers = _EMPTY  # customers per firm at the start of the month
+    contact_at = _EMPTY  # positions in ``customers`` with an interaction
+    people = _EMPTY  # the person of each interaction
+    firm_of = _EMPTY  # the firm of each interaction
     department: np.ndarray | None = None  # its department (firms with several departments)
-    quality: np.ndarray = field(default_factory=_empty)  # its quality x
-    outcome: np.ndarray = field(default_factory=_empty)  # its outcome (rules.BAD/MET/DELIGHTED)
-    bad_people: np.ndarray = field(default_factory=_empty)  # people with a bad experience
-    bad_firm: np.ndarray = field(default_factory=_empty)  # the firm of each
-    leaves_bad: np.ndarray = field(default_factory=_empty)  # whether each leaves after it
-    leaving: np.ndarray = field(
-        default_factory=_empty
-    )  # per customer: leaves this month (either route)
-    stays_at: np.ndarray = field(default_factory=_empty)  # per interaction: the customer stays
-    won_person: np.ndarray = field(default_factory=_empty)  # prospects won by a referral
-    won_firm: np.ndarray = field(default_factory=_empty)  # the winning firm of each
-    told: np.ndarray = field(default_factory=_empty)  # prospects told by an unhappy leaver
-    told_firm: np.ndarray = field(default_factory=_empty)  # the firm each is closed to
-    marketed_people: np.ndarray = field(
-        default_factory=_empty
-    )  # prospects who join through marketing
-    marketed_firm: np.ndarray = field(default_factory=_empty)  # the firm each joins
-    leavers: np.ndarray = field(default_factory=_empty)  # customers who leave
-    leaver_firm: np.ndarray = field(default_factory=_empty)  # the firm each leaves
-    switching: np.ndarray = field(default_factory=_empty)  # per leaver: switches to a competitor
-    new_firm: np.ndarray = field(default_factory=_empty)  # the competitor of each switcher
+    quality = _EMPTY  # its quality x
+    outcome = _EMPTY  # its outcome (rules.BAD/MET/DELIGHTED)
+    bad_people = _EMPTY  # people with a bad experience
+    bad_firm = _EMPTY  # the firm of each
+    leaves_bad = _EMPTY  # whether each leaves after it
+    leaving = _EMPTY  # per customer: leaves this month (either route)
+    stays_at = _EMPTY  # per interaction: the customer stays
+    won_person = _EMPTY  # prospects won by a referral
+    won_firm = _EMPTY  # the winning firm of each
+    told = _EMPTY  # prospects told by an unhappy leaver
+    told_firm = _EMPTY  # the firm each is closed to
+    marketed_people = _EMPTY  # prospects who join through marketing
+    marketed_firm = _EMPTY  # the firm each joins
+    leavers = _EMPTY  # customers who leave
+    leaver_firm = _EMPTY  # the firm each leaves
+    switching = _EMPTY  # per leaver: switches to a competitor
+    new_firm = _EMPTY  # the competitor of each switcher
+
+    def __init__(
+        self,
+        t: int,
+        recognised: np.ndarray,
+        customers: np.ndarray,
+        customer_firm: np.ndarray,
+        prospects: np.ndarray,
+    ):
+        self.t = t
+        self.recognised = recognised  # recognised rungs at the start of the month (the choice)
+        self.customers = customers  # customers at the start of the month, ascending
+        self.customer_firm = customer_firm  # the firm of each
+        self.prospects = prospects  # prospects at the start of the month, ascending
+        self.counts: dict[str, np.ndarray] = {}  # the month's flows per firm (`sim.metrics`)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,6 +254,7 @@ class PopulationModel:
             self.bad_months = np.full((n, churn.strikes - 1), self._no_month, dtype=dtype)
         self.word_of_mouth = refs.negative_reach > 0 and refs.negative_months > 0
         self.closed_until: np.ndarray | None = None
+        self._no_closures = np.zeros((0, nf), np.int16)  # `kernels.choose_firm`: none closed
         if self.word_of_mouth:
             dtype = np.int16 if months + refs.negative_months < _INT16_SAFE else np.int32
             self.closed_until = np.full((n, nf), np.iinfo(dtype).min, dtype=dtype)
@@ -688,12 +667,14 @@ class PopulationModel:
             return np.zeros(people.size, dtype=np.int64)
         if outside is not None:
             weight = np.append(weight, rules.choice_weight(outside, rung_weight))
-        weights = np.broadcast_to(weight, (people.size, weight.size)).copy()
-        if self.closed_until is not None:
-            weights[:, : self.n_firms] *= self.closed_until[people] < t
-        if exclude is not None:
-            weights[np.arange(people.size), exclude] = 0.0
-        choice = logit_choice(self.rng, weights)
+        choice = kernels.choose_firm(
+            weight,
+            self.rng.random(people.size),
+            people,
+            self._no_closures if self.closed_until is None else self.closed_until,
+            t,
+            _EMPTY if exclude is None else exclude,
+        )
         choice[choice == self.n_firms] = -1  # the rest of the market (the outside column)
         return choice
 
