@@ -338,6 +338,60 @@ def sort_rows_find_repeats(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+@numba.njit(cache=True)
+def settle_leaving(
+    n_customers: int,
+    attrition_at: np.ndarray,
+    bad_at: np.ndarray,
+    contact_at: np.ndarray,
+    customer_firm: np.ndarray,
+    n_firms: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3's end: who leaves this month, by which route, and who stays among those with an
+    interaction. A customer who leaves after a bad experience is not counted under attrition.
+
+    Args:
+        n_customers: customers at the start of the month.
+        attrition_at: ascending positions (in the customers) drawn to leave through attrition.
+        bad_at: positions of those who leave after a bad experience.
+        contact_at: position of the customer of each interaction.
+        customer_firm: (customers,) firm of each.
+        n_firms: number of firms.
+
+    Returns:
+        ``(leaving_at, stays_at, left_attrition, left_bad_experience)``: the ascending positions
+        of every leaver (int64), per interaction whether its customer stays (bool), and the
+        leavers per firm by route (int64).
+    """
+    leaving = np.zeros(n_customers, np.bool_)
+    for i in range(attrition_at.size):
+        leaving[attrition_at[i]] = True
+    left_attrition = np.zeros(n_firms, np.int64)
+    left_bad = np.zeros(n_firms, np.int64)
+    for i in range(bad_at.size):
+        c = bad_at[i]
+        left_bad[customer_firm[c]] += 1
+        leaving[c] = False  # they leave after the bad experience instead
+    for i in range(attrition_at.size):
+        c = attrition_at[i]
+        left_attrition[customer_firm[c]] += leaving[c]
+    for i in range(bad_at.size):
+        leaving[bad_at[i]] = True
+    n_leaving = 0
+    for c in range(n_customers):
+        n_leaving += leaving[c]
+    leaving_at = np.empty(n_leaving, np.int64)
+    k = 0
+    for c in range(n_customers):
+        if leaving[c]:
+            leaving_at[k] = c
+            k += 1
+    stays_at = np.empty(contact_at.size, np.bool_)
+    for i in range(contact_at.size):
+        stays_at[i] = not leaving[contact_at[i]]
+    return leaving_at, stays_at, left_attrition, left_bad
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel on tiny inputs; return the seconds taken.
 
@@ -355,6 +409,9 @@ def warm_up() -> float:
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
     whole_rows(np.zeros(2, np.int64), 1)
+    one = np.zeros(1, np.int64)
+    for firm_dtype in (np.int8, np.int16):
+        settle_leaving(2, one, one, one, np.zeros(2, firm_dtype), 1)
     sort_rows_find_repeats(np.zeros((2, 2), np.int64))
     weights, u = np.ones((2, 2)), np.zeros(2)
     logit_choice(weights, u)

@@ -161,7 +161,7 @@ class _Month:
     bad_people = _EMPTY  # people with a bad experience
     bad_firm = _EMPTY  # the firm of each
     leaves_bad = _EMPTY  # whether each leaves after it
-    leaving = _EMPTY  # per customer: leaves this month (either route)
+    leaving_at = _EMPTY  # positions in ``customers`` of those who leave (either route)
     stays_at = _EMPTY  # per interaction: the customer stays
     won_person = _EMPTY  # prospects won by a referral
     won_firm = _EMPTY  # the winning firm of each
@@ -308,18 +308,24 @@ class PopulationModel:
     def _chance(self, n: int, prob: float) -> np.ndarray:
         """Which of n independent trials of chance ``prob`` succeed (ascending positions).
 
-        For small chances, draws the number of successes (binomial) and then which trials (a
-        uniform subset): the same law as n independent draws, at a fraction of the cost.
+        For small chances (below `SPARSE_PROB`), draws the gaps between successes instead of a
+        uniform per trial: the trials up to and including the next success are geometric
+        (``prob``), so the successes are the running sums of geometric draws that stay within
+        the n trials. The same law as n independent draws, at a fraction of the cost (about
+        ``n * prob`` draws instead of n).
         """
         if n == 0 or prob <= 0.0:
             return np.zeros(0, np.int64)
         if prob >= 1.0:
             return np.arange(n, dtype=np.int64)
-        if prob < SPARSE_PROB:
-            hits = self.rng.choice(n, self.rng.binomial(n, prob), replace=False)
-            hits.sort()
-            return hits.astype(np.int64, copy=False)
-        return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
+        if prob >= SPARSE_PROB:
+            return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
+        expected = n * prob  # draw enough gaps to pass n almost always, then more if needed
+        at = np.cumsum(self.rng.geometric(prob, int(expected + 6.0 * expected**0.5) + 8)) - 1
+        while at[-1] < n:
+            more = np.cumsum(self.rng.geometric(prob, int(expected) + 8)) + at[-1]
+            at = np.concatenate([at, more])
+        return at[: at.searchsorted(n)]
 
     def step(self) -> None:
         """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
@@ -395,18 +401,25 @@ class PopulationModel:
         month.leaves_bad = self._leaves_after_bad(
             month.bad_people, month.bad_firm, department, month.t, counts
         )
-        leaving = np.zeros(customers.size, dtype=bool)
         if self.attrition is None:  # attrition
-            leaving[self._chance(customers.size, self.scenario.churn.base_prob)] = True
+            attrition_at = self._chance(customers.size, self.scenario.churn.base_prob)
         else:
-            leaving[self.rng.random(customers.size) < self.attrition[customers]] = True
-        leaving_bad_at = month.contact_at[bad[month.leaves_bad]]
-        leaving[leaving_bad_at] = False  # they leave after the bad experience instead
-        counts["left_attrition"] = self._count(month.customer_firm[leaving])
-        counts["left_bad_experience"] = self._count(month.customer_firm[leaving_bad_at])
-        leaving[leaving_bad_at] = True
-        month.leaving = leaving
-        month.stays_at = ~leaving[month.contact_at]  # per interaction: the customer stays
+            attrition_at = np.flatnonzero(
+                self.rng.random(customers.size) < self.attrition[customers]
+            )
+        (
+            month.leaving_at,
+            month.stays_at,
+            counts["left_attrition"],
+            counts["left_bad_experience"],
+        ) = kernels.settle_leaving(
+            customers.size,
+            attrition_at,
+            month.contact_at[bad[month.leaves_bad]],
+            month.contact_at,
+            month.customer_firm,
+            self.n_firms,
+        )
 
     def _referrals(self, month: _Month) -> None:
         """Step 4 (section 7.4): referrals by delighted stayers, and negative word of mouth."""
@@ -465,8 +478,8 @@ class PopulationModel:
         """Step 7 (section 7.7): each leaver switches to a competitor, or goes away (or for
         good)."""
         churn = self.scenario.churn
-        leavers = month.leavers = month.customers[month.leaving]
-        leaver_firm = month.leaver_firm = month.customer_firm[month.leaving]
+        leavers = month.leavers = month.customers[month.leaving_at]
+        leaver_firm = month.leaver_firm = month.customer_firm[month.leaving_at]
         switching = month.switching = np.zeros(leavers.size, dtype=bool)
         if churn.switch_prob > 0 and self.n_firms > 1:
             tries = self._chance(leavers.size, churn.switch_prob)
