@@ -66,7 +66,7 @@ def people_by_status(
     n_firms: int,
     customer: int,
     prospect: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The end-of-month pass over the market (step 9's counts, and the next month's start).
 
     Args:
@@ -77,8 +77,9 @@ def people_by_status(
         customer, prospect: the status codes of a customer and a prospect.
 
     Returns:
-        ``(customers, prospects, per_firm, expectation_sum)``: the indices of the customers and
-        of the prospects (ascending, int64), customers per firm (int64) and the sum of their
+        ``(customers, customer_firm, prospects, per_firm, expectation_sum)``: the indices of the
+        customers (ascending, int64) and the firm of each (``firm``'s dtype), the indices of the
+        prospects (ascending, int64), customers per firm (int64) and the sum of their
         expectations per firm (float64, added in ascending person order).
     """
     n = status.size
@@ -89,6 +90,7 @@ def people_by_status(
         n_customers += s == customer
         n_prospects += s == prospect
     customers = np.empty(n_customers + 1, np.int64)  # one spare slot for the last write
+    customer_firm = np.empty(n_customers + 1, firm.dtype)
     prospects = np.empty(n_prospects + 1, np.int64)
     per_firm = np.zeros(n_firms + 1, np.int64)  # slot n_firms: people of no firm
     expectation_sum = np.zeros(n_firms + 1, np.float64)
@@ -97,18 +99,20 @@ def people_by_status(
     for i in range(n):
         s = status[i]
         is_customer = s == customer
+        f = firm[i]  # n_firms for everyone but customers
         customers[c] = i
+        customer_firm[c] = f
         c += is_customer
         prospects[p] = i
         p += s == prospect
-        f = firm[i]  # n_firms for everyone but customers
         per_firm[f] += 1
         expectation_sum[f] += np.float64(expectation[i])
     customers = customers[:n_customers]
+    customer_firm = customer_firm[:n_customers]
     prospects = prospects[:n_prospects]
     per_firm = per_firm[:n_firms]
     expectation_sum = expectation_sum[:n_firms]
-    return customers, prospects, per_firm, expectation_sum
+    return customers, customer_firm, prospects, per_firm, expectation_sum
 
 
 @numba.njit(cache=True)
@@ -175,7 +179,7 @@ def experiences(
     expectation: np.ndarray,
     people: np.ndarray,
     tolerance: np.float32,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2's quality and outcome of each interaction, from its standard normal draw.
 
     Args:
@@ -187,15 +191,18 @@ def experiences(
         tolerance: the zone of tolerance's half-width.
 
     Returns:
-        ``(quality, outcome)``: ``normal`` itself, now x = clip(mean + sd z, 0, 10), and the
-        outcome per interaction (`rules.experience_outcome`, int64).
+        ``(quality, outcome, per_firm)``: ``normal`` itself, now x = clip(mean + sd z, 0, 10),
+        the outcome per interaction (`rules.experience_outcome`, int64) and the interactions
+        per firm (int64).
     """
     outcome = np.empty(normal.size, np.int64)
+    per_firm = np.zeros(quality_mean.shape[0], np.int64)
     zero = np.float32(0.0)
     ten = np.float32(10.0)
     departments = department.size > 0
     for i in range(normal.size):
         f = firm_of[i]
+        per_firm[f] += 1
         d = department[i] if departments else 0
         x = normal[i] * quality_sd[f, d]
         x = x + quality_mean[f, d]
@@ -205,7 +212,7 @@ def experiences(
             x = ten
         normal[i] = x
         outcome[i] = _experience_outcome(x, expectation[people[i]], tolerance)
-    return normal, outcome
+    return normal, outcome, per_firm
 
 
 @numba.njit(cache=True)
@@ -392,6 +399,51 @@ def settle_leaving(
     return leaving_at, stays_at, left_attrition, left_bad
 
 
+@numba.njit(cache=True)
+def leave(
+    leavers: np.ndarray,
+    leaver_firm: np.ndarray,
+    switching: np.ndarray,
+    cohort: np.ndarray,
+    cohort_remaining: np.ndarray,
+    firm: np.ndarray,
+    status: np.ndarray,
+    no_firm: int,
+    departed: int,
+) -> np.ndarray:
+    """The end of the month for the leavers, in place: each leaves the month-0 cohort (its
+    firm's ``cohort_remaining`` falls by one if it was in it), and those not ``switching`` to a
+    competitor leave the market: firm ``no_firm``, status ``departed`` (away or gone).
+
+    Returns:
+        The people who left the market, in ``leavers`` order (int64).
+    """
+    departures = np.empty(leavers.size, np.int64)
+    k = 0
+    for i in range(leavers.size):
+        person = leavers[i]
+        if cohort[person]:
+            cohort_remaining[leaver_firm[i]] -= 1
+            cohort[person] = False
+        if not switching[i]:
+            firm[person] = no_firm
+            status[person] = departed
+            departures[k] = person
+            k += 1
+    return departures[:k]
+
+
+@numba.njit(cache=True)
+def join(
+    people: np.ndarray, firms: np.ndarray, firm: np.ndarray, status: np.ndarray, customer: int
+) -> None:
+    """The end of the month for people who join a firm, in place: status ``customer`` and
+    firm ``firms[i]`` for ``people[i]``."""
+    for i in range(people.size):
+        status[people[i]] = customer
+        firm[people[i]] = firms[i]
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel on tiny inputs; return the seconds taken.
 
@@ -409,6 +461,13 @@ def warm_up() -> float:
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
     whole_rows(np.zeros(2, np.int64), 1)
+    for firm_dtype in (np.int8, np.int16):
+        no = np.zeros(0, np.int64)
+        cohort, remaining = np.zeros(2, np.bool_), np.zeros(1, np.int64)
+        f, st = np.zeros(2, firm_dtype), np.zeros(2, np.int8)
+        leave(no, np.zeros(0, firm_dtype), np.zeros(0, np.bool_), cohort, remaining, f, st, 1, 2)
+        for joining_firm in (np.zeros(0, firm_dtype), no):
+            join(no, joining_firm, f, st, 0)
     one = np.zeros(1, np.int64)
     for firm_dtype in (np.int8, np.int16):
         settle_leaving(2, one, one, one, np.zeros(2, firm_dtype), 1)

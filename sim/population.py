@@ -347,14 +347,15 @@ class PopulationModel:
         """Start of the month: each firm's department rungs from its schedule (section 7.1)."""
         self.steps += 1
         self.firms.begin_month(self.steps)
-        customers = self._customers  # as `_record` left them, ascending
-        return _Month(
+        month = _Month(  # customers and prospects as `_record` left them, ascending
             t=self.steps,
             recognised=self.firms.recognised.copy(),
-            customers=customers,
-            customer_firm=self.firm[customers],
+            customers=self._customers,
+            customer_firm=self._customer_firm,
             prospects=self._prospects,
         )
+        month.start_customers = self._customers_per_firm
+        return month
 
     def _contact_and_experience(self, month: _Month) -> None:
         """Steps 1 and 2 (section 7.2): who has an interaction, then each interaction's
@@ -363,11 +364,9 @@ class PopulationModel:
         firms, nf, rng = self.firms, self.n_firms, self.rng
         cust = self.scenario.customers
         counts = month.counts
-        month.start_customers = self._count(month.customer_firm)
         month.contact_at = self._chance(month.customers.size, cust.contact_prob)
         people = month.people = month.customers[month.contact_at]
         firm_of = month.firm_of = month.customer_firm[month.contact_at]
-        counts["interactions"] = self._count(firm_of)
         department = _NO_DEPARTMENT  # every firm has one department
         if firms.multi_department:
             department = np.zeros(people.size, dtype=np.int64)
@@ -376,7 +375,7 @@ class PopulationModel:
                 here = firm_of == f
                 department[here] = np.searchsorted(firms.cut[f], u[here], side="right")
             month.department = department
-        month.quality, outcome = kernels.experiences(
+        month.quality, outcome, counts["interactions"] = kernels.experiences(
             rng.standard_normal(people.size, dtype=np.float32),
             firm_of,
             department,
@@ -498,26 +497,29 @@ class PopulationModel:
         if self.closed_until is not None and month.told.size:
             self.closed_until[month.told, month.told_firm] = t + sc.referrals.negative_months
         leavers = month.leavers
-        self.cohort_remaining -= self._count(month.leaver_firm[self.cohort[leavers]])
-        self.cohort[leavers] = False
-        departures = leavers[~month.switching]
-        self.firm[departures] = nf
         k = sc.churn.leavers_return_after
-        if k < 0:
-            status[departures] = rules.GONE
-            if departures.size:
-                self.reachable = np.flatnonzero(status != rules.GONE).astype(np.int32)
-                self._not_gone_before = None
-        else:
-            status[departures] = rules.AWAY
+        departures = kernels.leave(
+            leavers,
+            month.leaver_firm,
+            month.switching,
+            self.cohort,
+            self.cohort_remaining,
+            self.firm,
+            status,
+            nf,
+            rules.GONE if k < 0 else rules.AWAY,
+        )
+        if k >= 0:
             self.returns.setdefault(t + k + 1, []).append(departures)
+        elif departures.size:
+            self.reachable = np.flatnonzero(status != rules.GONE).astype(np.int32)
+            self._not_gone_before = None
         for person, firm in (
             (month.won_person, month.won_firm),
             (month.marketed_people, month.marketed_firm),
             (leavers[month.switching], month.new_firm),
         ):
-            status[person] = rules.CUSTOMER
-            self.firm[person] = firm
+            kernels.join(person, firm, self.firm, status, rules.CUSTOMER)
             if self.bad_months is not None:
                 self.bad_months[person] = self._no_month
         for back in self.returns.pop(t + 1, ()):
@@ -696,10 +698,17 @@ class PopulationModel:
 
         Also leaves the customers and prospects (ascending indices) for the next month's start.
         """
-        customers, self._prospects, per_firm, expectation_sum = kernels.people_by_status(
-            self.status, self.firm, self.expectation, self.n_firms, rules.CUSTOMER, rules.PROSPECT
+        customers, self._customer_firm, self._prospects, per_firm, expectation_sum = (
+            kernels.people_by_status(
+                self.status,
+                self.firm,
+                self.expectation,
+                self.n_firms,
+                rules.CUSTOMER,
+                rules.PROSPECT,
+            )
         )
-        self._customers = customers
+        self._customers, self._customers_per_firm = customers, per_firm
         gone = 0 if self.reachable is None else self.size - self.reachable.size
         self.tallies.record_month(
             t,
