@@ -1,18 +1,23 @@
-"""Compiled loops of the population engine: passes over people fused into one loop each.
+"""Compiled loops of the population engine: each phase's work over people in one loop.
 
-The population engine (`sim.population`) spends a month in a few dozen numpy calls; most of them
-are cheap, but some phases chain several calls over the same people (gather, arithmetic, clip,
-compare, count), each reading and writing a temporary array the size of the people concerned.
-The functions here do such a chain in one compiled loop (numba, ``cache=True``: the machine code
-is written beside this file the first time and loaded by every later process, sweep workers
-included; the first import on a fresh checkout compiles for a few seconds, see `warm_up`).
+The population engine (`sim.population`) spends a month in a few dozen calls. Numpy calls cost a
+microsecond or more each whatever their size, which dominates small markets, and a chain of them
+over the same people (gather, arithmetic, compare, count) reads and writes a temporary array at
+each link, which dominates large ones. The functions here do such a chain in one compiled loop
+(numba, ``cache=True``: the machine code is written beside this file the first time and loaded by
+every later process, sweep workers included; the first import on a fresh checkout compiles for a
+few seconds, see `warm_up`).
 
-They draw no random numbers and compute exactly what the numpy code they replace computed: the
-same float32 arithmetic, operation by operation (numba, like numpy, rounds every float32 operation
-and contracts nothing into fused multiply-adds unless asked), the same sums in the same order. So
-the engine's frames do not move by a bit (``tests/test_frame_identity.py``). The rule formulas
-are `sim.rules`'s own functions, compiled here (`rules.move_toward`, `rules.experience_outcome`):
-one source of truth for both engines.
+They draw no random numbers: each phase draws its own with the run's numpy ``Generator``, in one
+call per kind (uniforms, normals, geometric gaps), and passes them in. (Numba can take a
+``Generator`` as an argument, but unboxing it costs about 7 microseconds a call, more than most
+phases' whole work in a market of a thousand people.) Where a loop replaces numpy code it
+computes exactly what that code did: the same float32 and float64 arithmetic, operation by
+operation (numba, like numpy, rounds every float32 operation and contracts nothing into fused
+multiply-adds unless asked), the same sums in the same order (``tests/test_kernels.py`` compares
+each with its numpy counterpart). The rule formulas are `sim.rules`'s own functions, compiled
+here (`rules.move_toward`, `rules.experience_outcome`, `rules.streak_after`,
+`rules.recognised_after`): one source of truth for both engines.
 
 What does not live here: the phases and their random draws (`population.py`), the rules
 (`rules.py`).
@@ -400,6 +405,116 @@ def settle_leaving(
 
 
 @numba.njit(cache=True)
+def positions_of(outcome: np.ndarray, wanted: int, keep: np.ndarray) -> np.ndarray:
+    """Ascending positions i where ``outcome[i] == wanted`` and ``keep[i]`` (int64)."""
+    n = 0
+    for i in range(outcome.size):
+        n += (outcome[i] == wanted) & keep[i]
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(outcome.size):
+        if (outcome[i] == wanted) & keep[i]:
+            out[k] = i
+            k += 1
+    return out
+
+
+@numba.njit(cache=True)
+def first_per_target(
+    targets: np.ndarray, firms: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4's conflict rule: of several successful referrals to one person, the first in a
+    uniformly random order wins: the one with the smallest uniform ``u``.
+
+    Returns:
+        (person, winning firm), one pair per distinct person, persons ascending (int64).
+    """
+    by_u = np.argsort(u, kind="mergesort")
+    order = by_u[np.argsort(targets[by_u], kind="mergesort")]  # by target, then by u
+    n = 0
+    for i in range(order.size):
+        n += i == 0 or targets[order[i]] != targets[order[i - 1]]
+    person = np.empty(n, np.int64)
+    firm = np.empty(n, np.int64)
+    k = 0
+    for i in range(order.size):
+        if i == 0 or targets[order[i]] != targets[order[i - 1]]:
+            person[k] = targets[order[i]]
+            firm[k] = firms[order[i]]
+            k += 1
+    return person, firm
+
+
+@numba.njit(cache=True)
+def referrals(
+    target: np.ndarray,
+    referrer_firm: np.ndarray,
+    status: np.ndarray,
+    closed_until: np.ndarray,
+    t: int,
+    conversion: float,
+    u: np.ndarray,
+    prospect: int,
+    n_firms: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step 4's referrals after their targets are drawn: which are made, which convert, and
+    who wins each person referred by several firms (`first_per_target`).
+
+    A referral is made when it has a target (``target[i] >= 0``); it converts when the target is
+    a prospect, not closed to the referring firm in month t (``closed_until``: as in
+    `choose_firm`) and ``u[0, i] < conversion``; ``u[1, i]`` orders conflicting conversions.
+
+    Returns:
+        ``(won_person, won_firm, made, joined)``: each person won (ascending) and the winning
+        firm (int64), and the referrals made and the people won per firm (int64).
+    """
+    made = np.zeros(n_firms, np.int64)
+    joined = np.zeros(n_firms, np.int64)
+    closures = closed_until.shape[0] > 0
+    converted = np.empty(target.size, np.int64)
+    converted_firm = np.empty(target.size, np.int64)
+    order_u = np.empty(target.size, np.float64)
+    k = 0
+    for i in range(target.size):
+        person = target[i]
+        if person < 0:
+            continue
+        f = referrer_firm[i]
+        made[f] += 1
+        if status[person] != prospect:
+            continue
+        if closures and closed_until[person, f] >= t:
+            continue
+        if u[0, i] < conversion:
+            converted[k] = person
+            converted_firm[k] = f
+            order_u[k] = u[1, i]
+            k += 1
+    won_person, won_firm = first_per_target(converted[:k], converted_firm[:k], order_u[:k])
+    for i in range(won_firm.size):
+        joined[won_firm[i]] += 1
+    return won_person, won_firm, made, joined
+
+
+@numba.njit(cache=True)
+def take_except(people: np.ndarray, at: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """``people[at]`` without the people in ``taken`` (``people``, ``at`` and ``taken``
+    ascending), in order (int64)."""
+    out = np.empty(at.size, np.int64)
+    k = 0
+    j = 0
+    for i in range(at.size):
+        person = people[at[i]]
+        while j < taken.size and taken[j] < person:
+            j += 1
+        if j < taken.size and taken[j] == person:
+            continue
+        out[k] = person
+        k += 1
+    return out[:k]
+
+
+@numba.njit(cache=True)
 def leave(
     leavers: np.ndarray,
     leaver_firm: np.ndarray,
@@ -461,6 +576,12 @@ def warm_up() -> float:
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
     whole_rows(np.zeros(2, np.int64), 1)
+    positions_of(np.zeros(2, np.int64), 2, np.ones(2, np.bool_))
+    take_except(np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
+    for closed in (np.zeros((2, 1), np.int16), np.zeros((2, 1), np.int32)):
+        for referrer in (np.zeros(2, np.int8), np.zeros(2, np.int16)):
+            two = np.zeros(2, np.int64)
+            referrals(two, referrer, np.zeros(2, np.int8), closed, 1, 0.5, np.zeros((2, 2)), 1, 1)
     for firm_dtype in (np.int8, np.int16):
         no = np.zeros(0, np.int64)
         cohort, remaining = np.zeros(2, np.bool_), np.zeros(1, np.int64)

@@ -6,11 +6,12 @@ month-0 cohort flag (bool), and only when the scenario needs them: the months of
 ``strikes - 1`` bad experiences (int16, ``strikes`` rule), the last month each person is closed
 to each firm (int16, negative word of mouth) and each person's own attrition chance (float32,
 ``churn.base_polarization`` > 0). Away people are kept as one index array per return
-month, gone people as the compact list of those who are not gone. A month is a handful of array
-operations on the people concerned; there is no Python loop over people. Where a phase chains
-several operations over the same people (step 2's quality and outcome, the market pull, the
-end-of-month counts over the whole market), one compiled loop does them together
-(`sim.kernels`), without the temporaries.
+month, gone people as the compact list of those who are not gone. A month is a handful of calls on
+the people concerned; there is no Python loop over people. Each phase draws its random numbers
+with the run's numpy ``Generator`` in bulk (one call per kind), then hands them with the arrays
+to one or two compiled loops (`sim.kernels`) that do the phase's work over the people concerned
+without temporaries (step 2's quality and outcome, step 3's leavers, step 4's conversions and
+conflicts, step 6's choice, the end-of-month moves and counts).
 
 The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision, and
 its `step()` is the same list of named phases (`_delivery`, `_contact_and_experience`, `_churn`,
@@ -104,7 +105,7 @@ def first_per_target(
     rng: np.random.Generator, targets: np.ndarray, firms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 4's conflict rule: of several successful referrals to one person, the first in a
-    uniformly random order wins.
+    uniformly random order wins (`kernels.first_per_target`, one uniform per referral).
 
     Args:
         targets: the person of each successful referral.
@@ -113,13 +114,8 @@ def first_per_target(
     Returns:
         (person, winning firm), one pair per distinct person, persons ascending.
     """
-    if targets.size == 0:
-        return targets, firms
-    order = np.lexsort((rng.random(targets.size), targets))
-    t, f = targets[order], firms[order]
-    first = np.ones(t.size, dtype=bool)
-    first[1:] = t[1:] != t[:-1]
-    return t[first], f[first]
+    targets = np.asarray(targets, np.int64)
+    return kernels.first_per_target(targets, np.asarray(firms), rng.random(targets.size))
 
 
 def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
@@ -424,21 +420,25 @@ class PopulationModel:
         """Step 4 (section 7.4): referrals by delighted stayers, and negative word of mouth."""
         counts, status, t = month.counts, self.status, month.t
         refs = self.scenario.referrals
-        delighted = np.flatnonzero((month.outcome == rules.DELIGHTED) & month.stays_at)
+        delighted = kernels.positions_of(month.outcome, rules.DELIGHTED, month.stays_at)
         refers = delighted[self._chance(delighted.size, refs.refer_prob)]
-        referrer_firm = month.firm_of[refers]
         target = self._one_other(month.people[refers])
-        made = target >= 0
-        counts["referrals_made"] = self._count(referrer_firm[made])
-        target, referrer_firm = target[made], referrer_firm[made]
-        converts = status[target] == rules.PROSPECT
-        if self.closed_until is not None:
-            converts &= self.closed_until[target, referrer_firm] < t
-        converts &= self.rng.random(target.size) < refs.conversion
-        month.won_person, month.won_firm = first_per_target(
-            self.rng, target[converts], referrer_firm[converts]
+        (
+            month.won_person,
+            month.won_firm,
+            counts["referrals_made"],
+            counts["joined_referral"],
+        ) = kernels.referrals(
+            target,
+            month.firm_of[refers],
+            status,
+            self._no_closures if self.closed_until is None else self.closed_until,
+            t,
+            refs.conversion,
+            self.rng.random((2, refers.size)),  # conversion, then the order of conflicts
+            rules.PROSPECT,
+            self.n_firms,
         )
-        counts["joined_referral"] = self._count(month.won_firm)
         if self.word_of_mouth:
             tellers = month.bad_people[month.leaves_bad]
             row, told = self._others_without_replacement(tellers, refs.negative_reach)
@@ -464,10 +464,7 @@ class PopulationModel:
         """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
         prospects = month.prospects
         marketed = self._chance(prospects.size, self.scenario.acquisition.prob)
-        won = np.zeros(prospects.size, dtype=bool)
-        won[np.searchsorted(prospects, month.won_person)] = True
-        marketed = marketed[~won[marketed]]
-        people = prospects[marketed]
+        people = kernels.take_except(prospects, marketed, month.won_person)
         firm = self._choose_firm(people, month.recognised, None, month.t, self.outside)
         joined = firm >= 0
         month.marketed_people, month.marketed_firm = people[joined], firm[joined]
@@ -579,7 +576,6 @@ class PopulationModel:
     ) -> np.ndarray:
         """Step 3 for the people who had a bad experience: whether each leaves (bool array)."""
         churn, n = self.scenario.churn, people.size
-        complained = resolved = np.zeros(n, dtype=bool)
         if churn.rule == "fixed":
             leaves = self.rng.random(n) < churn.leave_prob
         elif churn.rule == "tarp":
@@ -589,6 +585,8 @@ class PopulationModel:
             quick = resolved & (self.rng.random(n) < self.firms.quick_resolve_prob[where])
             stay = np.asarray(churn.tarp_stay)[rules.tarp_case(complained, resolved, quick)]
             leaves = self.rng.random(n) >= stay
+            counts["complaints"] = self._count(firm_of[complained])
+            counts["resolved"] = self._count(firm_of[resolved])
         else:
             assert self.bad_months is not None  # kept under the strikes rule
             history = self.bad_months[people]
@@ -597,9 +595,7 @@ class PopulationModel:
             if history.shape[1]:  # keep the latest strikes - 1 months: overwrite the oldest
                 oldest = history.argmin(axis=1)
                 self.bad_months[people, oldest] = t
-        counts["complaints"] = self._count(firm_of[complained])
-        counts["resolved"] = self._count(firm_of[resolved])
-        return np.asarray(leaves, dtype=bool)
+        return np.asarray(leaves, dtype=bool)  # (complaints and resolved stay 0 but for tarp)
 
     def _one_other(self, people: np.ndarray) -> np.ndarray:
         """Step 4's referral target per person: uniform over the rest of the market that is not
@@ -608,7 +604,9 @@ class PopulationModel:
             n = self.size if self.reachable is None else self.reachable.size
             if n < 2:
                 return np.full(people.size, -1, dtype=np.int64)
-            rank = self.rng.integers(0, n - 1, size=people.size)
+            # floor(u (n - 1)) for u uniform in [0, 1): uniform over 0..n-2 up to the 2^-53
+            # resolution of u, and below n - 1 even after rounding (docs/model.md D27)
+            rank = (self.rng.random(people.size) * (n - 1)).astype(np.int64)
             return self._well_mixed_person(people, rank)
         sizes = self._not_gone_degree(people)
         out = np.full(people.size, -1, dtype=np.int64)
