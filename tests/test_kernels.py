@@ -244,4 +244,4 @@ def test_whole_rows_and_repeats_match_numpy():
     draws = np.array([[4, 1, 4, 4], [3, 2, 1, 0], [7, 7, 2, 2]])
     r, c = kernels.sort_rows_find_repeats(draws)
     assert draws.tolist() == [[1, 4, 4, 4], [0, 1, 2, 3], [2, 2, 7, 7]]
-    assert list(zip(r.tolist(), c.tolist())) == [(0, 2), (0, 3), (2, 1), (2, 3)]
+    assert list(zip(r.tolist(), c.tolist(), strict=True)) == [(0, 2), (0, 3), (2, 1), (2, 3)]
