@@ -36,6 +36,81 @@ _move_toward = numba.njit(cache=True)(rules.move_toward)
 _experience_outcome = numba.njit(cache=True)(rules.experience_outcome)
 _streak_after = numba.njit(cache=True)(rules.streak_after)
 _recognised_after = numba.njit(cache=True)(rules.recognised_after)
+_tarp_case = numba.njit(cache=True)(rules.tarp_case)
+_in_window = numba.njit(cache=True)(rules.in_window)
+_strikes_reached = numba.njit(cache=True)(rules.strikes_reached)
+
+
+@numba.njit(cache=True)
+def tarp_leaves(
+    u: np.ndarray,
+    firm_of: np.ndarray,
+    department: np.ndarray,
+    complain_prob: float,
+    resolve_prob: np.ndarray,
+    quick_resolve_prob: np.ndarray,
+    stay: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 3 under the ``tarp`` rule for each bad experience, from four uniforms each.
+
+    Args:
+        u: (4, bad experiences) uniforms: whether it is reported (``u[0] < complain_prob``), then
+            resolved (``u[1]`` below the rung's ``resolve_prob``), then quickly (``u[2]``), and
+            whether the customer leaves (``u[3]`` at least the case's ``stay`` chance).
+        firm_of, department: the firm and department of each (``department`` empty: every firm
+            has one department).
+        resolve_prob, quick_resolve_prob: (firms, departments) the rungs' chances.
+        stay: the four ``tarp_stay`` chances, by `rules.tarp_case`.
+
+    Returns:
+        ``(leaves, complaints, resolved)``: whether each leaves (bool) and the complaints and
+        resolved complaints per firm (int64).
+    """
+    n = firm_of.size
+    leaves = np.empty(n, np.bool_)
+    complaints = np.zeros(resolve_prob.shape[0], np.int64)
+    resolved_per_firm = np.zeros(resolve_prob.shape[0], np.int64)
+    departments = department.size > 0
+    for i in range(n):
+        f = firm_of[i]
+        d = department[i] if departments else 0
+        complained = u[0, i] < complain_prob
+        resolved = complained and u[1, i] < resolve_prob[f, d]
+        quick = resolved and u[2, i] < quick_resolve_prob[f, d]
+        leaves[i] = u[3, i] >= stay[_tarp_case(complained, resolved, quick)]
+        complaints[f] += complained
+        resolved_per_firm[f] += resolved
+    return leaves, complaints, resolved_per_firm
+
+
+@numba.njit(cache=True)
+def strikes_leave(
+    bad_months: np.ndarray, people: np.ndarray, t: int, window_months: int, strikes: int
+) -> np.ndarray:
+    """Step 3 under the ``strikes`` rule for each person with a bad experience in month t.
+
+    Each leaves when this bad experience and those of ``bad_months[person]`` within the window
+    (`rules.in_window`) reach ``strikes`` (`rules.strikes_reached`); then month t replaces the
+    oldest of the person's kept months, in place (the latest ``strikes - 1`` are kept).
+
+    Returns:
+        Whether each leaves (bool).
+    """
+    leaves = np.empty(people.size, np.bool_)
+    kept = bad_months.shape[1]
+    for i in range(people.size):
+        person = people[i]
+        recent = 0
+        oldest = 0
+        for j in range(kept):
+            month = bad_months[person, j]
+            recent += _in_window(month, t, window_months)
+            if month < bad_months[person, oldest]:
+                oldest = j
+        leaves[i] = _strikes_reached(1 + recent, strikes)
+        if kept:
+            bad_months[person, oldest] = t
+    return leaves
 
 
 @numba.njit(cache=True)
@@ -576,6 +651,13 @@ def warm_up() -> float:
     adapt(expectation, np.zeros(2, np.int64), expectation, np.ones(2, np.bool_), np.float32(0.3))
     sort_outcomes(np.zeros(2, np.int64), firm, 1, 0, 2)
     whole_rows(np.zeros(2, np.int64), 1)
+    stay, chances = np.zeros(4), np.zeros((1, 1))
+    for firm_dtype in (np.int8, np.int16):
+        bad_firm = np.zeros(1, firm_dtype)
+        for department in (np.zeros(0, np.int64), np.zeros(1, np.int64)):
+            tarp_leaves(np.zeros((4, 1)), bad_firm, department, 0.5, chances, chances, stay)
+    for months in (np.zeros((2, 2), np.int16), np.zeros((2, 2), np.int32)):
+        strikes_leave(months, np.zeros(1, np.int64), 1, 3, 3)
     positions_of(np.zeros(2, np.int64), 2, np.ones(2, np.bool_))
     take_except(np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
     for closed in (np.zeros((2, 1), np.int16), np.zeros((2, 1), np.int32)):

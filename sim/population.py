@@ -579,22 +579,20 @@ class PopulationModel:
         if churn.rule == "fixed":
             leaves = self.rng.random(n) < churn.leave_prob
         elif churn.rule == "tarp":
-            where = (firm_of, 0 if department is None else department)
-            complained = self.rng.random(n) < churn.complain_prob
-            resolved = complained & (self.rng.random(n) < self.firms.resolve_prob[where])
-            quick = resolved & (self.rng.random(n) < self.firms.quick_resolve_prob[where])
-            stay = np.asarray(churn.tarp_stay)[rules.tarp_case(complained, resolved, quick)]
-            leaves = self.rng.random(n) >= stay
-            counts["complaints"] = self._count(firm_of[complained])
-            counts["resolved"] = self._count(firm_of[resolved])
+            leaves, counts["complaints"], counts["resolved"] = kernels.tarp_leaves(
+                self.rng.random((4, n)),  # reported, resolved, quickly, leaves
+                firm_of,
+                _NO_DEPARTMENT if department is None else department,
+                churn.complain_prob,
+                self.firms.resolve_prob,
+                self.firms.quick_resolve_prob,
+                np.asarray(churn.tarp_stay, np.float64),
+            )
         else:
             assert self.bad_months is not None  # kept under the strikes rule
-            history = self.bad_months[people]
-            recent = rules.in_window(history, t, churn.window_months).sum(axis=1)
-            leaves = rules.strikes_reached(1 + recent, churn.strikes)
-            if history.shape[1]:  # keep the latest strikes - 1 months: overwrite the oldest
-                oldest = history.argmin(axis=1)
-                self.bad_months[people, oldest] = t
+            leaves = kernels.strikes_leave(
+                self.bad_months, people, t, churn.window_months, churn.strikes
+            )
         return np.asarray(leaves, dtype=bool)  # (complaints and resolved stay 0 but for tarp)
 
     def _one_other(self, people: np.ndarray) -> np.ndarray:

@@ -245,3 +245,35 @@ def test_whole_rows_and_repeats_match_numpy():
     r, c = kernels.sort_rows_find_repeats(draws)
     assert draws.tolist() == [[1, 4, 4, 4], [0, 1, 2, 3], [2, 2, 7, 7]]
     assert list(zip(r.tolist(), c.tolist(), strict=True)) == [(0, 2), (0, 3), (2, 1), (2, 3)]
+
+
+def test_tarp_leaves_matches_the_numpy_cases():
+    rng = np.random.default_rng(23)
+    n = 4_000
+    firm_of = rng.integers(0, N_FIRMS, n).astype(np.int8)
+    department = rng.integers(0, 2, n)
+    resolve = np.array([[0.3, 0.6], [0.5, 0.7], [0.8, 0.9]])
+    quick = np.array([[0.2, 0.4], [0.5, 0.5], [0.6, 0.9]])
+    stay = np.array([0.09, 0.19, 0.54, 0.82])
+    u = rng.random((4, n))
+    leaves, complaints, resolved = kernels.tarp_leaves(
+        u, firm_of, department, 0.4, resolve, quick, stay
+    )
+    complained = u[0] < 0.4
+    is_resolved = complained & (u[1] < resolve[firm_of, department])
+    is_quick = is_resolved & (u[2] < quick[firm_of, department])
+    case = rules.tarp_case(complained, is_resolved, is_quick)
+    np.testing.assert_array_equal(leaves, u[3] >= stay[case])
+    np.testing.assert_array_equal(complaints, np.bincount(firm_of[complained], minlength=N_FIRMS))
+    np.testing.assert_array_equal(resolved, np.bincount(firm_of[is_resolved], minlength=N_FIRMS))
+    assert set(case.tolist()) == {0, 1, 2, 3}
+
+
+def test_strikes_leave_counts_the_window_and_keeps_the_latest_months():
+    no = np.iinfo(np.int16).min
+    months = np.array([[no, no], [8, 9], [3, 9], [9, no]], np.int16)  # 3 strikes: keep 2
+    leaves = kernels.strikes_leave(months, np.array([0, 1, 2, 3]), 10, 6, 3)
+    # window of 6 months at t = 10: months 5..10. Person 1 has 8 and 9: its third strike.
+    assert leaves.tolist() == [False, True, False, False]
+    # month 10 replaces each person's oldest kept month (an empty slot counts as oldest)
+    assert months.tolist() == [[10, no], [10, 9], [10, 9], [9, 10]]
