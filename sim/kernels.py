@@ -349,7 +349,8 @@ def choose_firm(
         exclude: (people,) per person a firm left out, or an empty array: none.
 
     Returns:
-        The chosen column per person (int64); -1 where no column is open.
+        The chosen firm per person (int64); -1 where no column is open or the person picks the
+        rest of the market.
     """
     n_firms = closed_until.shape[1]
     closures = closed_until.shape[0] > 0
@@ -366,7 +367,8 @@ def choose_firm(
                     row[j] = 0.0
         if excluding:
             row[exclude[i]] = 0.0
-        out[i] = _pick(row, u[i])
+        column = _pick(row, u[i])
+        out[i] = column if column < n_firms else -1  # the outside column: the rest of the market
     return out
 
 
@@ -477,6 +479,22 @@ def settle_leaving(
     for i in range(contact_at.size):
         stays_at[i] = not leaving[contact_at[i]]
     return leaving_at, stays_at, left_attrition, left_bad
+
+
+@numba.njit(cache=True)
+def below(u: np.ndarray, prob: np.floating) -> np.ndarray:
+    """Ascending positions i where ``u[i] < prob`` (int64): ``np.flatnonzero(u < prob)``, in
+    the precision of ``prob`` (the population engine compares float32 uniforms with a float32
+    chance, as numpy does with a Python float)."""
+    n = 0
+    for i in range(u.size):
+        n += u[i] < prob
+    out = np.empty(n + 1, np.int64)  # one spare slot for the last write
+    k = 0
+    for i in range(u.size):
+        out[k] = i
+        k += u[i] < prob
+    return out[:n]
 
 
 @numba.njit(cache=True)
@@ -659,6 +677,7 @@ def warm_up() -> float:
     for months in (np.zeros((2, 2), np.int16), np.zeros((2, 2), np.int32)):
         strikes_leave(months, np.zeros(1, np.int64), 1, 3, 3)
     positions_of(np.zeros(2, np.int64), 2, np.ones(2, np.bool_))
+    below(np.zeros(2, np.float32), np.float32(0.5))
     take_except(np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
     for closed in (np.zeros((2, 1), np.int16), np.zeros((2, 1), np.int32)):
         for referrer in (np.zeros(2, np.int8), np.zeros(2, np.int16)):

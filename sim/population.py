@@ -251,6 +251,7 @@ class PopulationModel:
         self.word_of_mouth = refs.negative_reach > 0 and refs.negative_months > 0
         self.closed_until: np.ndarray | None = None
         self._no_closures = np.zeros((0, nf), np.int16)  # `kernels.choose_firm`: none closed
+        self._weights: dict[tuple[bytes, int | None], np.ndarray] = {}  # step 6's, by rungs
         if self.word_of_mouth:
             dtype = np.int16 if months + refs.negative_months < _INT16_SAFE else np.int32
             self.closed_until = np.full((n, nf), np.iinfo(dtype).min, dtype=dtype)
@@ -315,7 +316,7 @@ class PopulationModel:
         if prob >= 1.0:
             return np.arange(n, dtype=np.int64)
         if prob >= SPARSE_PROB:
-            return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
+            return kernels.below(self.rng.random(n, dtype=np.float32), np.float32(prob))
         expected = n * prob  # draw enough gaps to pass n almost always, then more if needed
         at = np.cumsum(self.rng.geometric(prob, int(expected + 6.0 * expected**0.5) + 8)) - 1
         while at[-1] < n:
@@ -672,13 +673,17 @@ class PopulationModel:
         firm left out) and, given ``outside`` (the outside rung's ladder index), the rest of the
         market. Returns a firm index per person, -1 where none is open or the person picks the
         rest of the market."""
-        rung_weight = self.scenario.acquisition.rung_weight
-        weight = rules.choice_weight(recognised, rung_weight)
         if outside is None and self.n_firms == 1 and self.closed_until is None and exclude is None:
             return np.zeros(people.size, dtype=np.int64)
-        if outside is not None:
-            weight = np.append(weight, rules.choice_weight(outside, rung_weight))
-        choice = kernels.choose_firm(
+        key = (recognised.tobytes(), outside)  # the weights change only with a recognised rung
+        weight = self._weights.get(key)
+        if weight is None:
+            rung_weight = self.scenario.acquisition.rung_weight
+            weight = rules.choice_weight(recognised, rung_weight)
+            if outside is not None:
+                weight = np.append(weight, rules.choice_weight(outside, rung_weight))
+            self._weights[key] = weight
+        return kernels.choose_firm(
             weight,
             self.rng.random(people.size),
             people,
@@ -686,8 +691,6 @@ class PopulationModel:
             t,
             _EMPTY if exclude is None else exclude,
         )
-        choice[choice == self.n_firms] = -1  # the rest of the market (the outside column)
-        return choice
 
     def _record(self, t: int, counts: dict[str, np.ndarray], start_customers: np.ndarray) -> None:
         """Fill month t of the tallies from the end-of-month state and the month's counts.

@@ -128,9 +128,9 @@ def test_logit_choice_and_choose_firm_pick_by_cumulative_weight():
     got = kernels.choose_firm(
         weight, np.array([0.5, 0.1, 0.5]), people, closed, 5, np.zeros(0, np.int64)
     )
-    # person 0 (firm 1 closed in month 5): weights [1, 0, 1], u x 2 = 1 -> column 2
+    # person 0 (firm 1 closed in month 5): weights [1, 0, 1], u x 2 = 1 -> column 2 (outside)
     # person 1 (firm 0 closed): weights [0, 2, 1], 0.3 -> column 1
-    assert got.tolist() == [2, 1, 2]
+    assert got.tolist() == [-1, 1, -1]  # column 2 is the outside column: the rest of the market
     no_one = np.zeros((0, 2), np.int16)
     excluded = kernels.choose_firm(
         weight, np.array([0.1, 0.1]), people[:2], no_one, 5, np.array([0, 1])
@@ -277,3 +277,10 @@ def test_strikes_leave_counts_the_window_and_keeps_the_latest_months():
     assert leaves.tolist() == [False, True, False, False]
     # month 10 replaces each person's oldest kept month (an empty slot counts as oldest)
     assert months.tolist() == [[10, no], [10, 9], [10, 9], [9, 10]]
+
+
+def test_below_matches_flatnonzero_in_float32():
+    u = np.random.default_rng(29).random(3_000, dtype=np.float32)
+    chance = np.float32(0.3)
+    np.testing.assert_array_equal(kernels.below(u, chance), np.flatnonzero(u < 0.3))
+    assert kernels.below(u, np.float32(0.0)).size == 0
