@@ -498,6 +498,24 @@ def below(u: np.ndarray, prob: np.floating) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def successes(gaps: np.ndarray, start: int, n: int) -> np.ndarray:
+    """The positions of successes among trials ``0..n-1`` from the gaps between them: the
+    first success is trial ``start + gaps[0] - 1``, each next one ``gaps[i]`` trials later
+    (geometric draws). Returns those below n (ascending int64); when even the last lies below
+    n, all of them, and the caller draws more gaps from there."""
+    out = np.empty(gaps.size, np.int64)
+    at = start - 1
+    k = 0
+    for i in range(gaps.size):
+        at += gaps[i]
+        if at >= n:
+            break
+        out[k] = at
+        k += 1
+    return out[:k]
+
+
+@numba.njit(cache=True)
 def positions_of(outcome: np.ndarray, wanted: int, keep: np.ndarray) -> np.ndarray:
     """Ascending positions i where ``outcome[i] == wanted`` and ``keep[i]`` (int64)."""
     n = 0
@@ -678,6 +696,7 @@ def warm_up() -> float:
         strikes_leave(months, np.zeros(1, np.int64), 1, 3, 3)
     positions_of(np.zeros(2, np.int64), 2, np.ones(2, np.bool_))
     below(np.zeros(2, np.float32), np.float32(0.5))
+    successes(np.ones(2, np.int64), 0, 2)
     take_except(np.zeros(2, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
     for closed in (np.zeros((2, 1), np.int16), np.zeros((2, 1), np.int32)):
         for referrer in (np.zeros(2, np.int8), np.zeros(2, np.int16)):

@@ -251,6 +251,7 @@ class PopulationModel:
         self.word_of_mouth = refs.negative_reach > 0 and refs.negative_months > 0
         self.closed_until: np.ndarray | None = None
         self._no_closures = np.zeros((0, nf), np.int16)  # `kernels.choose_firm`: none closed
+        self._tarp_stay = np.asarray(churn.tarp_stay, np.float64)  # step 3, by `rules.tarp_case`
         self._weights: dict[tuple[bytes, int | None], np.ndarray] = {}  # step 6's, by rungs
         if self.word_of_mouth:
             dtype = np.int16 if months + refs.negative_months < _INT16_SAFE else np.int32
@@ -318,11 +319,14 @@ class PopulationModel:
         if prob >= SPARSE_PROB:
             return kernels.below(self.rng.random(n, dtype=np.float32), np.float32(prob))
         expected = n * prob  # draw enough gaps to pass n almost always, then more if needed
-        at = np.cumsum(self.rng.geometric(prob, int(expected + 6.0 * expected**0.5) + 8)) - 1
-        while at[-1] < n:
-            more = np.cumsum(self.rng.geometric(prob, int(expected) + 8)) + at[-1]
-            at = np.concatenate([at, more])
-        return at[: at.searchsorted(n)]
+        gaps = self.rng.geometric(prob, int(expected + 6.0 * expected**0.5) + 8)
+        at = kernels.successes(gaps, 0, n)
+        parts = [at]
+        while at.size == gaps.size:  # every gap used and still within the n trials
+            gaps = self.rng.geometric(prob, int(expected) + 8)
+            at = kernels.successes(gaps, int(at[-1]) + 1, n)
+            parts.append(at)
+        return at if len(parts) == 1 else np.concatenate(parts)
 
     def step(self) -> None:
         """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
@@ -587,7 +591,7 @@ class PopulationModel:
                 churn.complain_prob,
                 self.firms.resolve_prob,
                 self.firms.quick_resolve_prob,
-                np.asarray(churn.tarp_stay, np.float64),
+                self._tarp_stay,
             )
         else:
             assert self.bad_months is not None  # kept under the strikes rule

@@ -284,3 +284,10 @@ def test_below_matches_flatnonzero_in_float32():
     chance = np.float32(0.3)
     np.testing.assert_array_equal(kernels.below(u, chance), np.flatnonzero(u < 0.3))
     assert kernels.below(u, np.float32(0.0)).size == 0
+
+
+def test_successes_are_the_running_sums_of_the_gaps_below_n():
+    gaps = np.array([3, 1, 4, 1, 5])
+    assert kernels.successes(gaps, 0, 100).tolist() == [2, 3, 7, 8, 13]  # all: draw more
+    assert kernels.successes(gaps, 0, 8).tolist() == [2, 3, 7]
+    assert kernels.successes(gaps, 14, 100).tolist() == [16, 17, 21, 22, 27]  # after trial 13
