@@ -24,7 +24,7 @@ from sim.operations import queue_month
 
 if TYPE_CHECKING:
     from sim.metrics import Tallies
-    from sim.scenario import Scenario
+    from sim.scenario import Firm, Scenario
 
 
 class Firms:
@@ -104,8 +104,17 @@ class Firms:
         )
         self.streaks = np.zeros((nf, len(self.ladder)), dtype=np.int64)
         self._configured: tuple[tuple[str, ...], ...] | None = None
-        self._static = not any(f.schedule for f in self.specs)  # the rungs never change
         self.begin_month(0)
+
+    @property
+    def specs(self) -> tuple[Firm, ...]:
+        """Each firm's `sim.scenario.Firm`; set it anew to change a schedule during a run."""
+        return self._specs
+
+    @specs.setter
+    def specs(self, specs: tuple[Firm, ...]) -> None:
+        self._specs = specs
+        self._static = not any(f.schedule for f in specs)  # the rungs never change
 
     def __len__(self) -> int:
         return len(self.specs)
