@@ -174,6 +174,7 @@ def people_by_status(
     prospects = np.empty(n_prospects + 1, np.int64)
     per_firm = np.zeros(n_firms + 1, np.int64)  # slot n_firms: people of no firm
     expectation_sum = np.zeros(n_firms + 1, np.float64)
+    one_firm = 0.0  # with one firm, its sum in a register (adding 0.0 for the others is exact)
     c = 0
     p = 0
     for i in range(n):
@@ -185,8 +186,14 @@ def people_by_status(
         c += is_customer
         prospects[p] = i
         p += s == prospect
-        per_firm[f] += 1
-        expectation_sum[f] += np.float64(expectation[i])
+        if n_firms == 1:
+            one_firm += np.float64(expectation[i]) * is_customer
+        else:
+            per_firm[f] += 1
+            expectation_sum[f] += np.float64(expectation[i])
+    if n_firms == 1:
+        per_firm[0] = n_customers
+        expectation_sum[0] = one_firm
     customers = customers[:n_customers]
     customer_firm = customer_firm[:n_customers]
     prospects = prospects[:n_prospects]

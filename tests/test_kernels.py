@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sim import kernels, rules
 
@@ -18,10 +19,13 @@ def market(n: int = 5_000, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.nd
     return status, firm.astype(np.int8), expectation
 
 
-def test_people_by_status_matches_the_numpy_counts_bit_for_bit():
+@pytest.mark.parametrize("n_firms", [N_FIRMS, 1])
+def test_people_by_status_matches_the_numpy_counts_bit_for_bit(n_firms):
     status, firm, expectation = market()
+    if n_firms == 1:  # one firm: its sum is kept apart from the others'
+        firm = np.where(status == rules.CUSTOMER, 0, 1).astype(np.int8)
     customers, customer_firm, prospects, per_firm, expectation_sum = kernels.people_by_status(
-        status, firm, expectation, N_FIRMS, rules.CUSTOMER, rules.PROSPECT
+        status, firm, expectation, n_firms, rules.CUSTOMER, rules.PROSPECT
     )
     expected_customers = np.flatnonzero(status == rules.CUSTOMER)
     np.testing.assert_array_equal(customers, expected_customers)
@@ -29,9 +33,9 @@ def test_people_by_status_matches_the_numpy_counts_bit_for_bit():
     assert customer_firm.dtype == firm.dtype
     np.testing.assert_array_equal(prospects, np.flatnonzero(status == rules.PROSPECT))
     of = firm[expected_customers]
-    np.testing.assert_array_equal(per_firm, np.bincount(of, minlength=N_FIRMS))
+    np.testing.assert_array_equal(per_firm, np.bincount(of, minlength=n_firms))
     weights = expectation[expected_customers]
-    assert expectation_sum.tolist() == np.bincount(of, weights=weights, minlength=N_FIRMS).tolist()
+    assert expectation_sum.tolist() == np.bincount(of, weights=weights, minlength=n_firms).tolist()
 
 
 def test_market_pull_matches_move_toward_in_float32():
