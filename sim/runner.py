@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from sim.design import replicate_seeds
+from sim.metrics import Tallies, build_frame, metric_values
 from sim.scenario import ENGINES, Scenario, load_scenario
 
 
-def engine_function(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
-    """The function ``(scenario, seed) -> frame`` of an engine, importing the engine.
+def engine_function(name: str) -> Callable[[Scenario, int], Tallies]:
+    """The function ``(scenario, seed) -> tallies`` of an engine (a whole run, counted; the
+    frame is `sim.metrics.build_frame` of them), importing the engine.
 
     Raises:
         ValueError: not one of `sim.scenario.ENGINES`.
@@ -32,16 +34,24 @@ def engine_function(name: str) -> Callable[[Scenario, int], pd.DataFrame]:
     if name == "agents":
         from sim.model import RetentionModel
 
-        def run_agents(scenario: Scenario, seed: int) -> pd.DataFrame:
+        def run_agents(scenario: Scenario, seed: int) -> Tallies:
             model = RetentionModel(scenario, seed)
             try:
-                return model.run()
+                for _ in range(scenario.months):
+                    model.step()
+                return model.tallies
             finally:
                 model.release()
 
         return run_agents
     if name == "population":
-        from sim.population import run_population
+        from sim.population import PopulationModel
+
+        def run_population(scenario: Scenario, seed: int) -> Tallies:
+            model = PopulationModel(scenario, seed)
+            while model.steps < scenario.months:
+                model.step()
+            return model.tallies
 
         return run_population
     raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {name!r}")
@@ -72,12 +82,30 @@ def simulate(
         ValueError: a bad seed; a scenario with a ``[sweep]`` and no ``point`` (or ``point``
             without a sweep, or out of range).
     """
+    return build_frame(*_run(scenario, seed, engine, point))
+
+
+def simulate_columns(
+    scenario: Scenario, *, seed: int, engine: str | None = None
+) -> dict[str, np.ndarray]:
+    """One run, as the frame's columns (`sim.metrics.COLUMNS` -> arrays, in frame order) without
+    the DataFrame: what a sweep's workers send (`simulate` is the DataFrame of the same
+    arrays). Arguments as for `simulate`."""
+    return metric_values(*_run(scenario, seed, engine, None))
+
+
+def _run(
+    scenario: Scenario | str | Path | Mapping[str, Any],
+    seed: int,
+    engine: str | None,
+    point: int | None,
+) -> tuple[Tallies, Scenario]:
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     scenario = point_scenario(scenario, point)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool | np.bool_) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return engine_function(engine or scenario.engine)(scenario, int(seed))
+    return engine_function(engine or scenario.engine)(scenario, int(seed)), scenario
 
 
 def point_scenario(scenario: Scenario, point: int | None) -> Scenario:

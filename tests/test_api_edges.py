@@ -86,3 +86,18 @@ def test_every_public_name_has_a_docstring_help_shows(name):
                 static, property | classmethod | staticmethod | functools.cached_property
             ) or inspect.isfunction(static):
                 assert (doc or "").strip(), f"sim.{name}.{member_name} has no docstring"
+
+
+@pytest.mark.parametrize("engine", ["agents", "population"])
+def test_simulate_columns_are_the_frame_without_the_dataframe(engine):
+    from conftest import build_scenario
+    from sim.runner import simulate_columns
+
+    scenario = build_scenario()
+    frame = sim.simulate(scenario, seed=4, engine=engine)
+    columns = simulate_columns(scenario, seed=4, engine=engine)
+    assert list(columns) == list(frame.columns)
+    for name, values in columns.items():
+        expected = frame[name].to_numpy()
+        assert values.dtype == expected.dtype, name
+        pd.testing.assert_series_equal(pd.Series(values), pd.Series(expected), check_names=False)
