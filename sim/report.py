@@ -35,6 +35,7 @@ import io
 import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,12 +257,18 @@ def save_figures(
 
 
 def _can_fork() -> bool:
-    """Whether figures can be drawn in a forked process beside this one (`draw_figures`)."""
+    """Whether figures can be drawn in a forked process beside this one (`draw_figures`): on a
+    machine with a second CPU, where fork exists, from a process running one thread (a fork
+    copies no other thread, so a lock another thread holds would stay held in the child)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
-    return cpus > 1 and "fork" in multiprocessing.get_all_start_methods()
+    return (
+        cpus > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
 
 
 def _draw_and_exit(makers: Mapping[str, Callable[[], Figure]], folder: Path) -> None:
@@ -286,8 +293,8 @@ def draw_figures(
     Every other figure (the first, the third, ...) is drawn in a child process made by fork (it
     shares this process's data, nothing is copied or pickled); this process draws the rest after
     ``alongside()``. The figures are the same as if drawn here: the same functions, the same
-    data. If fork is not available, ``parallel`` is false or the child fails, this process draws
-    them all (and an error is raised here, as without the child).
+    data. If fork is not available (`_can_fork`), ``parallel`` is false or the child fails, this
+    process draws them all (and an error is raised here, as without the child).
 
     Returns:
         ``(written, alongside())``: the bytes written by name and format, in the order of

@@ -585,7 +585,11 @@ class _Batch:
 
 
 class _Progress:
-    """Counts done and failed runs, and shows them on a tqdm bar (rate and ETA included)."""
+    """Counts done and failed runs, and shows them on a tqdm bar (rate and ETA included).
+
+    The bar starts no monitor thread (tqdm's, which outlives the bar): the driver stays a
+    one-thread process, which `sim.report.draw_figures` needs to fork safely afterwards.
+    """
 
     def __init__(self, total: int, done: int, name: str, show: bool):
         self.done, self.failed = done, 0
@@ -593,7 +597,10 @@ class _Progress:
         if show:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(
+            class Bar(tqdm):
+                monitor_interval = 0
+
+            self.bar = Bar(
                 total=total,
                 initial=done,
                 desc=name,

@@ -268,3 +268,16 @@ def test_saving_keeps_the_layout_of_the_first_format_and_the_layout_engine(tmp_p
     assert saved.axes[0].get_position().bounds == drawn.axes[0].get_position().bounds
     assert saved.get_layout_engine() is engine
     assert (tmp_path / "line.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_no_fork_while_another_thread_runs():
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not sim.report._can_fork()  # the child would inherit no thread, but its locks
+    finally:
+        release.set()
+        other.join()
