@@ -55,6 +55,7 @@ from sim.summary import (
     answered_share,
     best_by_condition,
     climb_table,
+    outcomes_kept,
     rung_table,
     staffing_answer,
     staffing_keys,
@@ -1143,12 +1144,13 @@ def write_report(
 
         results = load_results(results)
     folder = Path(results.path)
-    figures = plots.figure_makers(results, by=by, metrics=metrics, fixed=fixed)
-    written, blocks = draw_figures(
-        figures,
-        folder / FIGURES,
-        lambda: report_blocks(results, list(figures), by=by, metrics=metrics, fixed=fixed),
-    )
+    with outcomes_kept():  # the figures and the tables ask for the same runs' outcomes
+        figures = plots.figure_makers(results, by=by, metrics=metrics, fixed=fixed)
+        written, blocks = draw_figures(
+            figures,
+            folder / FIGURES,
+            lambda: report_blocks(results, list(figures), by=by, metrics=metrics, fixed=fixed),
+        )
     paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     title = next((b.text for b in blocks if isinstance(b, Heading)), "results")
     write_bytes_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))
