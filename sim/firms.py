@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim import rules
+from sim import kernels, rules
 from sim.operations import queue_month
 
 if TYPE_CHECKING:
     from sim.metrics import Tallies
-    from sim.scenario import Scenario
+    from sim.scenario import Firm, Scenario
 
 
 class Firms:
@@ -106,6 +106,16 @@ class Firms:
         self._configured: tuple[tuple[str, ...], ...] | None = None
         self.begin_month(0)
 
+    @property
+    def specs(self) -> tuple[Firm, ...]:
+        """Each firm's `sim.scenario.Firm`; set it anew to change a schedule during a run."""
+        return self._specs
+
+    @specs.setter
+    def specs(self, specs: tuple[Firm, ...]) -> None:
+        self._specs = specs
+        self._static = not any(f.schedule for f in specs)  # the rungs never change
+
     def __len__(self) -> int:
         return len(self.specs)
 
@@ -116,8 +126,11 @@ class Firms:
         Returns:
             Whether any firm's departments changed rung.
         """
+        if self._static and self._configured is not None:
+            return False  # no schedules: month 0's rungs throughout, and never an investment
         ids = tuple(f.rungs_at(month) for f in self.specs)
-        self.investment = np.zeros(len(self.specs))  # this month's, in the rungs climbed to
+        if self.investment.any():
+            self.investment = np.zeros(len(self.specs))  # this month's, in the rungs climbed to
         if ids == self._configured:
             return False
         previous: np.ndarray | None = None if self._configured is None else self.rung
@@ -181,16 +194,4 @@ class Firms:
         A firm recognised at the top rung has no rung above: it is given a streak of 0 against a
         sustain of 1, so that it never rises.
         """
-        top = len(self.ladder) - 1
-        rung_index = np.arange(top + 1)
-        self.streaks = rules.streak_after(
-            self.streaks, self.delivered[:, None] >= rung_index[None, :]
-        )
-        up = self.recognised + 1
-        has_next = up <= top
-        capped = np.minimum(up, top)
-        next_streak = np.where(has_next, self.streaks[np.arange(up.size), capped], 0)
-        next_sustain = np.where(has_next, self.sustain[capped], 1)
-        self.recognised = rules.recognised_after(
-            self.recognised, self.delivered, next_streak, next_sustain
-        ).astype(np.int64)
+        kernels.update_reputation(self.streaks, self.recognised, self.delivered, self.sustain)

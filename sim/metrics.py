@@ -63,15 +63,27 @@ FIRM_RUNGS = ("delivered_rung", "recognised_rung")  # ladder indices
 MARKET_COUNTS = ("prospects", "away", "gone")  # end-of-month, market level
 
 
+_COUNT_AT = {k: i for i, k in enumerate(FIRM_COUNTS)}  # row of each count in a month's block
+_VALUE_AT = {k: i for i, k in enumerate(FIRM_VALUES + FIRM_MISSING)}
+_RUNG_AT = {k: i for i, k in enumerate(FIRM_RUNGS)}
+
+
 class Tallies:
-    """Per-run counting arrays, shape (months + 1, firms) or (months + 1,) for the market."""
+    """Per-run counting arrays, shape (months + 1, firms) or (months + 1,) for the market.
+
+    ``firm`` maps each per-firm name to its (months + 1, firms) array. The arrays are views into
+    three blocks, one per dtype (counts int64, values float64, rungs int16, each shaped
+    (months + 1, names, firms)), so that a month's row is written through one view per block.
+    """
 
     def __init__(self, months: int, n_firms: int):
-        shape = (months + 1, n_firms)
-        self.firm: dict[str, np.ndarray] = {k: np.zeros(shape, np.int64) for k in FIRM_COUNTS}
-        self.firm.update({k: np.zeros(shape, np.float64) for k in FIRM_VALUES})
-        self.firm.update({k: np.full(shape, np.nan) for k in FIRM_MISSING})
-        self.firm.update({k: np.zeros(shape, np.int16) for k in FIRM_RUNGS})
+        self._counts = np.zeros((months + 1, len(FIRM_COUNTS), n_firms), np.int64)
+        self._values = np.zeros((months + 1, len(_VALUE_AT), n_firms), np.float64)
+        self._values[:, len(FIRM_VALUES) :] = np.nan  # FIRM_MISSING: NaN unless recorded
+        self._rungs = np.zeros((months + 1, len(FIRM_RUNGS), n_firms), np.int16)
+        self.firm: dict[str, np.ndarray] = {k: self._counts[:, i] for k, i in _COUNT_AT.items()}
+        self.firm.update({k: self._values[:, i] for k, i in _VALUE_AT.items()})
+        self.firm.update({k: self._rungs[:, i] for k, i in _RUNG_AT.items()})
         self.market: dict[str, np.ndarray] = {
             k: np.zeros(months + 1, np.int64) for k in MARKET_COUNTS
         }
@@ -95,18 +107,21 @@ class Tallies:
                 ``expectation_sum``, counted by the engine.
             market: the end-of-month ``prospects``, ``away`` and ``gone``.
         """
-        row = {k: v[month] for k, v in self.firm.items()}
+        row = self._counts[month]
         for k, v in counts.items():
-            row[k][:] = v
-        for k in ("customers_start", "customers", "cohort_remaining", "expectation_sum"):
-            row[k][:] = people[k]
-        row["cost_per_customer"][:] = firms.cost_per_customer
-        row["monthly_fee"][:] = firms.monthly_fee
+            row[_COUNT_AT[k]] = v
+        for k in ("customers_start", "customers", "cohort_remaining"):
+            row[_COUNT_AT[k]] = people[k]
+        values = self._values[month]
+        values[_VALUE_AT["expectation_sum"]] = people["expectation_sum"]
+        values[_VALUE_AT["cost_per_customer"]] = firms.cost_per_customer
+        values[_VALUE_AT["monthly_fee"]] = firms.monthly_fee
         if month > 0:
-            row["staffing_cost"][:] = firms.staffing_cost
-        row["investment"][:] = firms.investment
-        row["delivered_rung"][:] = firms.delivered
-        row["recognised_rung"][:] = firms.recognised
+            values[_VALUE_AT["staffing_cost"]] = firms.staffing_cost
+        values[_VALUE_AT["investment"]] = firms.investment
+        rungs = self._rungs[month]
+        rungs[_RUNG_AT["delivered_rung"]] = firms.delivered
+        rungs[_RUNG_AT["recognised_rung"]] = firms.recognised
         for k in MARKET_COUNTS:
             self.market[k][month] = market[k]
 

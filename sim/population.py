@@ -6,11 +6,12 @@ month-0 cohort flag (bool), and only when the scenario needs them: the months of
 ``strikes - 1`` bad experiences (int16, ``strikes`` rule), the last month each person is closed
 to each firm (int16, negative word of mouth) and each person's own attrition chance (float32,
 ``churn.base_polarization`` > 0). Away people are kept as one index array per return
-month, gone people as the compact list of those who are not gone. A month is a handful of array
-operations on the people concerned; there is no Python loop over people. Where a phase chains
-several operations over the same people (step 2's quality and outcome, the market pull, the
-end-of-month counts over the whole market), one compiled loop does them together
-(`sim.kernels`), without the temporaries.
+month, gone people as the compact list of those who are not gone. A month is a handful of calls on
+the people concerned; there is no Python loop over people. Each phase draws its random numbers
+with the run's numpy ``Generator`` in bulk (one call per kind), then hands them with the arrays
+to one or two compiled loops (`sim.kernels`) that do the phase's work over the people concerned
+without temporaries (step 2's quality and outcome, step 3's leavers, step 4's conversions and
+conflicts, step 6's choice, the end-of-month moves and counts).
 
 The engine follows `sim.model.RetentionModel` (the readable reference) decision for decision, and
 its `step()` is the same list of named phases (`_delivery`, `_contact_and_experience`, `_churn`,
@@ -31,8 +32,6 @@ network generators (`network.py`), running replicates (`runner.py`).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -86,24 +85,14 @@ def distinct_ranks(
     if k <= 0 or sizes.size == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty
-    whole = sizes <= k
-    rows_whole = np.flatnonzero(whole)
-    counts = sizes[rows_whole]
-    total = int(counts.sum())
-    starts = np.cumsum(counts) - counts
-    rows_a = np.repeat(rows_whole, counts)
-    ranks_a = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-    rows_part = np.flatnonzero(~whole)
+    rows_a, ranks_a, rows_part = kernels.whole_rows(sizes, k)
     if rows_part.size == 0:
         return rows_a, ranks_a
     part_sizes = sizes[rows_part]
     draws = rng.integers(0, part_sizes[:, None], size=(rows_part.size, k))
     if k > 1:
         while True:
-            draws.sort(axis=1)
-            repeat = np.zeros(draws.shape, dtype=bool)
-            repeat[:, 1:] = draws[:, 1:] == draws[:, :-1]
-            r, c = np.nonzero(repeat)
+            r, c = kernels.sort_rows_find_repeats(draws)
             if r.size == 0:
                 break
             draws[r, c] = rng.integers(0, part_sizes[r])
@@ -116,7 +105,7 @@ def first_per_target(
     rng: np.random.Generator, targets: np.ndarray, firms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 4's conflict rule: of several successful referrals to one person, the first in a
-    uniformly random order wins.
+    uniformly random order wins (`kernels.first_per_target`, one uniform per referral).
 
     Args:
         targets: the person of each successful referral.
@@ -125,13 +114,8 @@ def first_per_target(
     Returns:
         (person, winning firm), one pair per distinct person, persons ascending.
     """
-    if targets.size == 0:
-        return targets, firms
-    order = np.lexsort((rng.random(targets.size), targets))
-    t, f = targets[order], firms[order]
-    first = np.ones(t.size, dtype=bool)
-    first[1:] = t[1:] != t[:-1]
-    return t[first], f[first]
+    targets = np.asarray(targets, np.int64)
+    return kernels.first_per_target(targets, np.asarray(firms), rng.random(targets.size))
 
 
 def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
@@ -141,20 +125,10 @@ def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
         weights: (people, firms) non-negative weights; zero for firms a person cannot choose.
 
     Returns:
-        The chosen column per row, or -1 where every weight is zero.
+        The chosen column per row, or -1 where every weight is zero (`kernels.logit_choice`,
+        one uniform per row).
     """
-    n, nf = weights.shape
-    if n == 0:
-        return np.zeros(0, np.int64)
-    cumulative = np.cumsum(weights, axis=1)
-    total = cumulative[:, -1]
-    u = rng.random(n) * total
-    choice = (cumulative <= u[:, None]).sum(axis=1)
-    # Rounding can push u to the total: fall back on the last firm with a positive weight.
-    last_open = nf - 1 - np.argmax((weights > 0)[:, ::-1], axis=1)
-    choice = np.minimum(choice, last_open)
-    choice[total <= 0] = -1
-    return choice
+    return kernels.logit_choice(np.asarray(weights, np.float64), rng.random(weights.shape[0]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,51 +139,51 @@ _EMPTY = np.zeros(0, np.int64)
 _EMPTY.flags.writeable = False  # shared by every month's fields until a phase sets them
 
 
-def _empty() -> np.ndarray:
-    return _EMPTY
-
-
-@dataclass
 class _Month:
     """What the phases of one month pass on to each other (decided, not yet applied).
 
     People are indices into the population arrays; ``*_at`` are positions in ``customers``.
+    Fields a phase has not set yet read as an empty (read-only) array: class-level defaults, so
+    that a month costs one small object, not one array per field.
     """
 
-    t: int
-    recognised: np.ndarray  # recognised rungs at the start of the month (the choice reads them)
-    customers: np.ndarray  # customers at the start of the month, ascending
-    customer_firm: np.ndarray  # the firm of each
-    prospects: np.ndarray  # prospects at the start of the month, ascending
-    counts: dict[str, np.ndarray] = field(default_factory=dict)
-    start_customers: np.ndarray = field(default_factory=_empty)
-    contact_at: np.ndarray = field(
-        default_factory=_empty
-    )  # positions in ``customers`` with an interaction
-    people: np.ndarray = field(default_factory=_empty)  # the person of each interaction
-    firm_of: np.ndarray = field(default_factory=_empty)  # the firm of each interaction
+    start_customers = _EMPTY  # customers per firm at the start of the month
+    contact_at = _EMPTY  # positions in ``customers`` with an interaction
+    people = _EMPTY  # the person of each interaction
+    firm_of = _EMPTY  # the firm of each interaction
     department: np.ndarray | None = None  # its department (firms with several departments)
-    quality: np.ndarray = field(default_factory=_empty)  # its quality x
-    outcome: np.ndarray = field(default_factory=_empty)  # its outcome (rules.BAD/MET/DELIGHTED)
-    bad_people: np.ndarray = field(default_factory=_empty)  # people with a bad experience
-    bad_firm: np.ndarray = field(default_factory=_empty)  # the firm of each
-    leaves_bad: np.ndarray = field(default_factory=_empty)  # whether each leaves after it
-    leaving: np.ndarray = field(
-        default_factory=_empty
-    )  # per customer: leaves this month (either route)
-    stays_at: np.ndarray = field(default_factory=_empty)  # per interaction: the customer stays
-    won_person: np.ndarray = field(default_factory=_empty)  # prospects won by a referral
-    won_firm: np.ndarray = field(default_factory=_empty)  # the winning firm of each
-    told: np.ndarray = field(default_factory=_empty)  # prospects told by an unhappy leaver
-    told_firm: np.ndarray = field(default_factory=_empty)  # the firm each is closed to
-    marketed_people: np.ndarray = field(
-        default_factory=_empty
-    )  # prospects who join through marketing
-    marketed_firm: np.ndarray = field(default_factory=_empty)  # the firm each joins
-    leavers: np.ndarray = field(default_factory=_empty)  # customers who leave
-    leaver_firm: np.ndarray = field(default_factory=_empty)  # the firm each leaves
-    switching: np.ndarray = field(default_factory=_empty)  # per leaver: switches to a competitor
-    new_firm: np.ndarray = field(default_factory=_empty)  # the competitor of each switcher
+    quality = _EMPTY  # its quality x
+    outcome = _EMPTY  # its outcome (rules.BAD/MET/DELIGHTED)
+    bad_people = _EMPTY  # people with a bad experience
+    bad_firm = _EMPTY  # the firm of each
+    leaves_bad = _EMPTY  # whether each leaves after it
+    leaving_at = _EMPTY  # positions in ``customers`` of those who leave (either route)
+    stays_at = _EMPTY  # per interaction: the customer stays
+    won_person = _EMPTY  # prospects won by a referral
+    won_firm = _EMPTY  # the winning firm of each
+    told = _EMPTY  # prospects told by an unhappy leaver
+    told_firm = _EMPTY  # the firm each is closed to
+    marketed_people = _EMPTY  # prospects who join through marketing
+    marketed_firm = _EMPTY  # the firm each joins
+    leavers = _EMPTY  # customers who leave
+    leaver_firm = _EMPTY  # the firm each leaves
+    switching = _EMPTY  # per leaver: switches to a competitor
+    new_firm = _EMPTY  # the competitor of each switcher
+
+    def __init__(
+        self,
+        t: int,
+        recognised: np.ndarray,
+        customers: np.ndarray,
+        customer_firm: np.ndarray,
+        prospects: np.ndarray,
+    ):
+        self.t = t
+        self.recognised = recognised  # recognised rungs at the start of the month (the choice)
+        self.customers = customers  # customers at the start of the month, ascending
+        self.customer_firm = customer_firm  # the firm of each
+        self.prospects = prospects  # prospects at the start of the month, ascending
+        self.counts: dict[str, np.ndarray] = {}  # the month's flows per firm (`sim.metrics`)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,6 +250,9 @@ class PopulationModel:
             self.bad_months = np.full((n, churn.strikes - 1), self._no_month, dtype=dtype)
         self.word_of_mouth = refs.negative_reach > 0 and refs.negative_months > 0
         self.closed_until: np.ndarray | None = None
+        self._no_closures = np.zeros((0, nf), np.int16)  # `kernels.choose_firm`: none closed
+        self._tarp_stay = np.asarray(churn.tarp_stay, np.float64)  # step 3, by `rules.tarp_case`
+        self._weights: dict[tuple[bytes, int | None], np.ndarray] = {}  # step 6's, by rungs
         if self.word_of_mouth:
             dtype = np.int16 if months + refs.negative_months < _INT16_SAFE else np.int32
             self.closed_until = np.full((n, nf), np.iinfo(dtype).min, dtype=dtype)
@@ -329,18 +306,27 @@ class PopulationModel:
     def _chance(self, n: int, prob: float) -> np.ndarray:
         """Which of n independent trials of chance ``prob`` succeed (ascending positions).
 
-        For small chances, draws the number of successes (binomial) and then which trials (a
-        uniform subset): the same law as n independent draws, at a fraction of the cost.
+        For small chances (below `SPARSE_PROB`), draws the gaps between successes instead of a
+        uniform per trial: the trials up to and including the next success are geometric
+        (``prob``), so the successes are the running sums of geometric draws that stay within
+        the n trials. The same law as n independent draws, at a fraction of the cost (about
+        ``n * prob`` draws instead of n).
         """
         if n == 0 or prob <= 0.0:
             return np.zeros(0, np.int64)
         if prob >= 1.0:
             return np.arange(n, dtype=np.int64)
-        if prob < SPARSE_PROB:
-            hits = self.rng.choice(n, self.rng.binomial(n, prob), replace=False)
-            hits.sort()
-            return hits.astype(np.int64, copy=False)
-        return np.flatnonzero(self.rng.random(n, dtype=np.float32) < prob)
+        if prob >= SPARSE_PROB:
+            return kernels.below(self.rng.random(n, dtype=np.float32), np.float32(prob))
+        expected = n * prob  # draw enough gaps to pass n almost always, then more if needed
+        gaps = self.rng.geometric(prob, int(expected + 6.0 * expected**0.5) + 8)
+        at = kernels.successes(gaps, 0, n)
+        parts = [at]
+        while at.size == gaps.size:  # every gap used and still within the n trials
+            gaps = self.rng.geometric(prob, int(expected) + 8)
+            at = kernels.successes(gaps, int(at[-1]) + 1, n)
+            parts.append(at)
+        return at if len(parts) == 1 else np.concatenate(parts)
 
     def step(self) -> None:
         """One month (t = self.steps after the increment): the phases of docs/model.md section 3,
@@ -362,14 +348,15 @@ class PopulationModel:
         """Start of the month: each firm's department rungs from its schedule (section 7.1)."""
         self.steps += 1
         self.firms.begin_month(self.steps)
-        customers = self._customers  # as `_record` left them, ascending
-        return _Month(
+        month = _Month(  # customers and prospects as `_record` left them, ascending
             t=self.steps,
             recognised=self.firms.recognised.copy(),
-            customers=customers,
-            customer_firm=self.firm[customers],
+            customers=self._customers,
+            customer_firm=self._customer_firm,
             prospects=self._prospects,
         )
+        month.start_customers = self._customers_per_firm
+        return month
 
     def _contact_and_experience(self, month: _Month) -> None:
         """Steps 1 and 2 (section 7.2): who has an interaction, then each interaction's
@@ -378,11 +365,9 @@ class PopulationModel:
         firms, nf, rng = self.firms, self.n_firms, self.rng
         cust = self.scenario.customers
         counts = month.counts
-        month.start_customers = self._count(month.customer_firm)
         month.contact_at = self._chance(month.customers.size, cust.contact_prob)
         people = month.people = month.customers[month.contact_at]
         firm_of = month.firm_of = month.customer_firm[month.contact_at]
-        counts["interactions"] = self._count(firm_of)
         department = _NO_DEPARTMENT  # every firm has one department
         if firms.multi_department:
             department = np.zeros(people.size, dtype=np.int64)
@@ -391,7 +376,7 @@ class PopulationModel:
                 here = firm_of == f
                 department[here] = np.searchsorted(firms.cut[f], u[here], side="right")
             month.department = department
-        month.quality, outcome = kernels.experiences(
+        month.quality, outcome, counts["interactions"] = kernels.experiences(
             rng.standard_normal(people.size, dtype=np.float32),
             firm_of,
             department,
@@ -416,38 +401,49 @@ class PopulationModel:
         month.leaves_bad = self._leaves_after_bad(
             month.bad_people, month.bad_firm, department, month.t, counts
         )
-        leaving = np.zeros(customers.size, dtype=bool)
         if self.attrition is None:  # attrition
-            leaving[self._chance(customers.size, self.scenario.churn.base_prob)] = True
+            attrition_at = self._chance(customers.size, self.scenario.churn.base_prob)
         else:
-            leaving[self.rng.random(customers.size) < self.attrition[customers]] = True
-        leaving_bad_at = month.contact_at[bad[month.leaves_bad]]
-        leaving[leaving_bad_at] = False  # they leave after the bad experience instead
-        counts["left_attrition"] = self._count(month.customer_firm[leaving])
-        counts["left_bad_experience"] = self._count(month.customer_firm[leaving_bad_at])
-        leaving[leaving_bad_at] = True
-        month.leaving = leaving
-        month.stays_at = ~leaving[month.contact_at]  # per interaction: the customer stays
+            attrition_at = np.flatnonzero(
+                self.rng.random(customers.size) < self.attrition[customers]
+            )
+        (
+            month.leaving_at,
+            month.stays_at,
+            counts["left_attrition"],
+            counts["left_bad_experience"],
+        ) = kernels.settle_leaving(
+            customers.size,
+            attrition_at,
+            month.contact_at[bad[month.leaves_bad]],
+            month.contact_at,
+            month.customer_firm,
+            self.n_firms,
+        )
 
     def _referrals(self, month: _Month) -> None:
         """Step 4 (section 7.4): referrals by delighted stayers, and negative word of mouth."""
         counts, status, t = month.counts, self.status, month.t
         refs = self.scenario.referrals
-        delighted = np.flatnonzero((month.outcome == rules.DELIGHTED) & month.stays_at)
+        delighted = kernels.positions_of(month.outcome, rules.DELIGHTED, month.stays_at)
         refers = delighted[self._chance(delighted.size, refs.refer_prob)]
-        referrer_firm = month.firm_of[refers]
         target = self._one_other(month.people[refers])
-        made = target >= 0
-        counts["referrals_made"] = self._count(referrer_firm[made])
-        target, referrer_firm = target[made], referrer_firm[made]
-        converts = status[target] == rules.PROSPECT
-        if self.closed_until is not None:
-            converts &= self.closed_until[target, referrer_firm] < t
-        converts &= self.rng.random(target.size) < refs.conversion
-        month.won_person, month.won_firm = first_per_target(
-            self.rng, target[converts], referrer_firm[converts]
+        (
+            month.won_person,
+            month.won_firm,
+            counts["referrals_made"],
+            counts["joined_referral"],
+        ) = kernels.referrals(
+            target,
+            month.firm_of[refers],
+            status,
+            self._no_closures if self.closed_until is None else self.closed_until,
+            t,
+            refs.conversion,
+            self.rng.random((2, refers.size)),  # conversion, then the order of conflicts
+            rules.PROSPECT,
+            self.n_firms,
         )
-        counts["joined_referral"] = self._count(month.won_firm)
         if self.word_of_mouth:
             tellers = month.bad_people[month.leaves_bad]
             row, told = self._others_without_replacement(tellers, refs.negative_reach)
@@ -473,10 +469,7 @@ class PopulationModel:
         """Step 6 (section 7.6): marketing, among the prospects not won by a referral."""
         prospects = month.prospects
         marketed = self._chance(prospects.size, self.scenario.acquisition.prob)
-        won = np.zeros(prospects.size, dtype=bool)
-        won[np.searchsorted(prospects, month.won_person)] = True
-        marketed = marketed[~won[marketed]]
-        people = prospects[marketed]
+        people = kernels.take_except(prospects, marketed, month.won_person)
         firm = self._choose_firm(people, month.recognised, None, month.t, self.outside)
         joined = firm >= 0
         month.marketed_people, month.marketed_firm = people[joined], firm[joined]
@@ -486,8 +479,8 @@ class PopulationModel:
         """Step 7 (section 7.7): each leaver switches to a competitor, or goes away (or for
         good)."""
         churn = self.scenario.churn
-        leavers = month.leavers = month.customers[month.leaving]
-        leaver_firm = month.leaver_firm = month.customer_firm[month.leaving]
+        leavers = month.leavers = month.customers[month.leaving_at]
+        leaver_firm = month.leaver_firm = month.customer_firm[month.leaving_at]
         switching = month.switching = np.zeros(leavers.size, dtype=bool)
         if churn.switch_prob > 0 and self.n_firms > 1:
             tries = self._chance(leavers.size, churn.switch_prob)
@@ -506,26 +499,29 @@ class PopulationModel:
         if self.closed_until is not None and month.told.size:
             self.closed_until[month.told, month.told_firm] = t + sc.referrals.negative_months
         leavers = month.leavers
-        self.cohort_remaining -= self._count(month.leaver_firm[self.cohort[leavers]])
-        self.cohort[leavers] = False
-        departures = leavers[~month.switching]
-        self.firm[departures] = nf
         k = sc.churn.leavers_return_after
-        if k < 0:
-            status[departures] = rules.GONE
-            if departures.size:
-                self.reachable = np.flatnonzero(status != rules.GONE).astype(np.int32)
-                self._not_gone_before = None
-        else:
-            status[departures] = rules.AWAY
+        departures = kernels.leave(
+            leavers,
+            month.leaver_firm,
+            month.switching,
+            self.cohort,
+            self.cohort_remaining,
+            self.firm,
+            status,
+            nf,
+            rules.GONE if k < 0 else rules.AWAY,
+        )
+        if k >= 0:
             self.returns.setdefault(t + k + 1, []).append(departures)
+        elif departures.size:
+            self.reachable = np.flatnonzero(status != rules.GONE).astype(np.int32)
+            self._not_gone_before = None
         for person, firm in (
             (month.won_person, month.won_firm),
             (month.marketed_people, month.marketed_firm),
             (leavers[month.switching], month.new_firm),
         ):
-            status[person] = rules.CUSTOMER
-            self.firm[person] = firm
+            kernels.join(person, firm, self.firm, status, rules.CUSTOMER)
             if self.bad_months is not None:
                 self.bad_months[person] = self._no_month
         for back in self.returns.pop(t + 1, ()):
@@ -585,27 +581,24 @@ class PopulationModel:
     ) -> np.ndarray:
         """Step 3 for the people who had a bad experience: whether each leaves (bool array)."""
         churn, n = self.scenario.churn, people.size
-        complained = resolved = np.zeros(n, dtype=bool)
         if churn.rule == "fixed":
             leaves = self.rng.random(n) < churn.leave_prob
         elif churn.rule == "tarp":
-            where = (firm_of, 0 if department is None else department)
-            complained = self.rng.random(n) < churn.complain_prob
-            resolved = complained & (self.rng.random(n) < self.firms.resolve_prob[where])
-            quick = resolved & (self.rng.random(n) < self.firms.quick_resolve_prob[where])
-            stay = np.asarray(churn.tarp_stay)[rules.tarp_case(complained, resolved, quick)]
-            leaves = self.rng.random(n) >= stay
+            leaves, counts["complaints"], counts["resolved"] = kernels.tarp_leaves(
+                self.rng.random((4, n)),  # reported, resolved, quickly, leaves
+                firm_of,
+                _NO_DEPARTMENT if department is None else department,
+                churn.complain_prob,
+                self.firms.resolve_prob,
+                self.firms.quick_resolve_prob,
+                self._tarp_stay,
+            )
         else:
             assert self.bad_months is not None  # kept under the strikes rule
-            history = self.bad_months[people]
-            recent = rules.in_window(history, t, churn.window_months).sum(axis=1)
-            leaves = rules.strikes_reached(1 + recent, churn.strikes)
-            if history.shape[1]:  # keep the latest strikes - 1 months: overwrite the oldest
-                oldest = history.argmin(axis=1)
-                self.bad_months[people, oldest] = t
-        counts["complaints"] = self._count(firm_of[complained])
-        counts["resolved"] = self._count(firm_of[resolved])
-        return np.asarray(leaves, dtype=bool)
+            leaves = kernels.strikes_leave(
+                self.bad_months, people, t, churn.window_months, churn.strikes
+            )
+        return np.asarray(leaves, dtype=bool)  # (complaints and resolved stay 0 but for tarp)
 
     def _one_other(self, people: np.ndarray) -> np.ndarray:
         """Step 4's referral target per person: uniform over the rest of the market that is not
@@ -614,7 +607,9 @@ class PopulationModel:
             n = self.size if self.reachable is None else self.reachable.size
             if n < 2:
                 return np.full(people.size, -1, dtype=np.int64)
-            rank = self.rng.integers(0, n - 1, size=people.size)
+            # floor(u (n - 1)) for u uniform in [0, 1): uniform over 0..n-2 up to the 2^-53
+            # resolution of u, and below n - 1 even after rounding (docs/model.md D27)
+            rank = (self.rng.random(people.size) * (n - 1)).astype(np.int64)
             return self._well_mixed_person(people, rank)
         sizes = self._not_gone_degree(people)
         out = np.full(people.size, -1, dtype=np.int64)
@@ -682,30 +677,41 @@ class PopulationModel:
         firm left out) and, given ``outside`` (the outside rung's ladder index), the rest of the
         market. Returns a firm index per person, -1 where none is open or the person picks the
         rest of the market."""
-        rung_weight = self.scenario.acquisition.rung_weight
-        weight = rules.choice_weight(recognised, rung_weight)
         if outside is None and self.n_firms == 1 and self.closed_until is None and exclude is None:
             return np.zeros(people.size, dtype=np.int64)
-        if outside is not None:
-            weight = np.append(weight, rules.choice_weight(outside, rung_weight))
-        weights = np.broadcast_to(weight, (people.size, weight.size)).copy()
-        if self.closed_until is not None:
-            weights[:, : self.n_firms] *= self.closed_until[people] < t
-        if exclude is not None:
-            weights[np.arange(people.size), exclude] = 0.0
-        choice = logit_choice(self.rng, weights)
-        choice[choice == self.n_firms] = -1  # the rest of the market (the outside column)
-        return choice
+        key = (recognised.tobytes(), outside)  # the weights change only with a recognised rung
+        weight = self._weights.get(key)
+        if weight is None:
+            rung_weight = self.scenario.acquisition.rung_weight
+            weight = rules.choice_weight(recognised, rung_weight)
+            if outside is not None:
+                weight = np.append(weight, rules.choice_weight(outside, rung_weight))
+            self._weights[key] = weight
+        return kernels.choose_firm(
+            weight,
+            self.rng.random(people.size),
+            people,
+            self._no_closures if self.closed_until is None else self.closed_until,
+            t,
+            _EMPTY if exclude is None else exclude,
+        )
 
     def _record(self, t: int, counts: dict[str, np.ndarray], start_customers: np.ndarray) -> None:
         """Fill month t of the tallies from the end-of-month state and the month's counts.
 
         Also leaves the customers and prospects (ascending indices) for the next month's start.
         """
-        customers, self._prospects, per_firm, expectation_sum = kernels.people_by_status(
-            self.status, self.firm, self.expectation, self.n_firms, rules.CUSTOMER, rules.PROSPECT
+        customers, self._customer_firm, self._prospects, per_firm, expectation_sum = (
+            kernels.people_by_status(
+                self.status,
+                self.firm,
+                self.expectation,
+                self.n_firms,
+                rules.CUSTOMER,
+                rules.PROSPECT,
+            )
         )
-        self._customers = customers
+        self._customers, self._customers_per_firm = customers, per_firm
         gone = 0 if self.reachable is None else self.size - self.reachable.size
         self.tallies.record_month(
             t,

@@ -570,7 +570,7 @@ def _case_outside_rung(engine: str, quick: bool) -> list[Check]:
         checks.append(
             Check(
                 "outside_rung_share",
-                "MODEL.md step 6 (logit choice)",
+                "docs/model.md 7.6 (logit choice)",
                 f"share won, firm recognised {level}, outside {OUTSIDE_RUNG}",
                 share,
                 float(frame["joined_marketing"].iloc[1] / size),
@@ -635,7 +635,7 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "outside_rung_share",
-            "MODEL.md step 6",
+            "docs/model.md 7.6",
             "a lone firm's share of reached prospects against the rest of the market: the logit",
             _case_outside_rung,
         ),

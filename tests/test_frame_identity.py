@@ -5,8 +5,10 @@ number. For each scenario in ``scenarios/*.toml`` (its first sweep point, the ma
 ``SIZE`` people and the horizon at ``MONTHS`` months, so the whole module takes seconds) and each
 engine, the run with seed ``SEED`` is written as CSV (pandas writes floats in their shortest
 round-trip form, so the text is exact) and hashed with SHA-256. ``frame_hashes.json`` holds the
-hashes computed at commit 88ef6cb, before the engines were split into named phases
-(docs/model.md, section 7); the test compares against them.
+hashes the test compares against: the agent engine's as computed at commit 88ef6cb, before the
+engines were split into named phases (docs/model.md, section 7), the population engine's as
+recomputed when its draws changed for speed (issue 16: geometric gaps for small chances, two
+uniforms per referral, ``floor(u m)`` ranks; docs/model.md D27), the law unchanged and docked.
 
 To record new hashes after a change that is *meant* to move the numbers (never for a refactor),
 run ``.venv/bin/python tests/test_frame_identity.py --write`` and say why in the commit message.

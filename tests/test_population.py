@@ -112,6 +112,36 @@ def test_initial_customers_are_split_by_share_with_largest_remainder():
 # Sampling helpers.
 
 
+def test_chance_has_the_law_of_one_trial_per_person_sparse_and_dense():
+    """`_chance` draws gaps between successes below `SPARSE_PROB` and a uniform each above: the
+    count of successes is binomial(n, p) and each trial succeeds alike (uniform positions)."""
+    model = PopulationModel(market(), 5)
+    n, reps, bins = 400, 3_000, 8
+    for prob in (0.01, 0.3):  # gaps, then uniforms
+        counts = np.zeros(reps)
+        where = np.zeros(bins)
+        for r in range(reps):
+            at = model._chance(n, prob)
+            assert np.all(np.diff(at) > 0) and (at.size == 0 or 0 <= at[0] <= at[-1] < n)
+            counts[r] = at.size
+            where += np.bincount(at * bins // n, minlength=bins)
+        mean, var = n * prob, n * prob * (1 - prob)
+        assert abs(counts.mean() - mean) < 4 * np.sqrt(var / reps)
+        assert stats.chisquare(where).pvalue > 0.001 / 2
+
+
+def test_chance_draws_more_gaps_until_the_trials_run_out():
+    """If the first batch of gaps ends within the n trials, more are drawn from the last one."""
+
+    class OneTrialApart:  # every trial succeeds: the gaps never reach past n in one batch
+        def geometric(self, prob: float, size: int) -> np.ndarray:
+            return np.ones(size, np.int64)
+
+    model = PopulationModel(market(), 5)
+    model.rng = OneTrialApart()  # type: ignore[assignment]
+    assert model._chance(1_000, 0.01).tolist() == list(range(1_000))
+
+
 def test_distinct_ranks_takes_everyone_when_there_are_too_few():
     rng = np.random.default_rng(1)
     rows, ranks = distinct_ranks(rng, np.array([0, 2, 3]), 3)
