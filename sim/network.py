@@ -9,10 +9,12 @@ seed. Nothing here draws referrals; engines do that.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:  # networkx is imported when a network is built (every worker imports this)
+    import networkx as nx
 
 NETWORK_STREAM = 0x6E6574  # spawn key separating the network's randomness from the run's
 
@@ -33,6 +35,8 @@ def build_network(spec: str | Mapping[str, Any], size: int, run_seed: int) -> nx
     """
     if isinstance(spec, str):  # the loader allows only "well_mixed"
         return None
+    import networkx as nx
+
     seed = network_seed(run_seed)
     gen = spec["generator"]
     if size == 0:
@@ -48,6 +52,8 @@ def build_network(spec: str | Mapping[str, Any], size: int, run_seed: int) -> nx
 
 def adjacency_csr(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray]:
     """The graph as CSR arrays (indptr, indices) over nodes 0..n-1, neighbours ascending."""
+    import networkx as nx
+
     matrix = nx.to_scipy_sparse_array(graph, nodelist=range(graph.number_of_nodes()), format="csr")
     matrix.sort_indices()
     return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32)

@@ -36,11 +36,12 @@ running (`runner.py`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -1350,7 +1351,7 @@ def figures_for(
     ``retention``, ``revenue_and_profit``, ``ladder``, ``flows`` and, per metric, a map for each
     pair of swept keys of a grid with a few values each (`map_pairs`, `map_name`) or, for a
     sampled design, scatter plots against the swept keys (`scatter_keys`, `scatter_name`).
-    Missing runs are named in every subtitle.
+    Missing runs are named in every subtitle. The figures are those of `figure_makers`, drawn.
 
     Args:
         results: a `sim.store.Results` (``manifest``, ``runs``, ``timeseries``), e.g. from
@@ -1361,6 +1362,26 @@ def figures_for(
 
     Returns:
         ``{name: Figure}``; empty when no run finished.
+
+    Raises:
+        ValueError: ``by``, ``fixed`` or a metric is unknown.
+    """
+    makers = figure_makers(results, by=by, metrics=metrics, fixed=fixed)
+    return {name: make() for name, make in makers.items()}
+
+
+def figure_makers(
+    results: Results,
+    *,
+    by: str | None = None,
+    metrics: Sequence[str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> dict[str, Callable[[], Figure]]:
+    """The figures of `figures_for`, not drawn yet: name -> a function that draws it.
+
+    Which figures there are, and every argument, are settled here (the time series is read and
+    ``by``, ``fixed`` and ``metrics`` are checked); each function then draws one figure alone, so
+    that several processes can share the figures of one folder (`sim.report.write_report`).
 
     Raises:
         ValueError: ``by``, ``fixed`` or a metric is unknown.
@@ -1377,7 +1398,7 @@ def figures_for(
     rows = timeseries
     for key, value in (fixed or {}).items():
         rows = rows[rows[key] == value]
-    figures: dict[str, Figure] = {}
+    makers: dict[str, Callable[[], Figure]] = {}
     varying = [k for k in swept_keys(rows) if rows[k].nunique(dropna=False) > 1]
     if not varying:
         name = ((manifest.get("scenario") or {}).get("scenario") or {}).get("name")
@@ -1388,23 +1409,27 @@ def figures_for(
         title = f"{name + ': ' if name else ''}customers and revenue per firm"
         title += f" ({point})" if point else ""
         title += "\n" + _subtitle(_band_text(n), note)
-        figures["customers_and_revenue"] = customers_and_revenue(rows, title, manifest)
-    figures["retention"] = retention_curves(timeseries, g, note=note)
-    figures["revenue_and_profit"] = revenue_and_profit(timeseries, g, note=note)
+        makers["customers_and_revenue"] = functools.partial(
+            customers_and_revenue, rows, title, manifest
+        )
+    makers["retention"] = functools.partial(retention_curves, timeseries, g, note=note)
+    makers["revenue_and_profit"] = functools.partial(revenue_and_profit, timeseries, g, note=note)
     if len(g.values) > 1:
-        figures["ladder"] = ladder_chart(timeseries, g, manifest=manifest, note=note)
-    figures["flows"] = customer_flows(timeseries, g, note=note)
+        makers["ladder"] = functools.partial(
+            ladder_chart, timeseries, g, manifest=manifest, note=note
+        )
+    makers["flows"] = functools.partial(customer_flows, timeseries, g, note=note)
     scattered = scatter_keys(rows, manifest)
     for metric in metrics:
         for x, y in map_pairs(rows, manifest):
-            figures[map_name(metric, x, y)] = parameter_map(
-                timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
+            makers[map_name(metric, x, y)] = functools.partial(
+                parameter_map, timeseries, x, y, metric, manifest=manifest, fixed=fixed, note=note
             )
         if scattered:
-            figures[scatter_name(metric)] = outcome_scatter(
-                rows, scattered, metric, manifest=manifest, note=note
+            makers[scatter_name(metric)] = functools.partial(
+                outcome_scatter, rows, scattered, metric, manifest=manifest, note=note
             )
-    return figures
+    return makers
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 `write_report` is what ``retention-sim plot DIR`` (and ``run``) call: it reads the folder, draws
 every figure that suits it (`sim.plots.figures_for`), saves each as PNG and SVG into
-``DIR/figures/`` and writes two reports with the same content:
+``DIR/figures/`` (half of them drawn in a forked process while this one writes the report:
+`draw_figures`) and writes two reports with the same content:
 
 - ``report.md``: the scenario, the sweep, a summary table per rung (customers, cohort retention
   at 12 and 60 months and at the horizon, revenue, CLV, discounted profit, break-even month, the
@@ -31,8 +32,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import multiprocessing
+import os
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,7 @@ from sim.summary import (
     answered_share,
     best_by_condition,
     climb_table,
+    outcomes_kept,
     rung_table,
     staffing_answer,
     staffing_keys,
@@ -229,18 +234,99 @@ def save_figures(
 ) -> dict[str, dict[str, bytes]]:
     """Save each figure as ``<folder>/<name>.<format>``; return the bytes written, by name.
 
-    The folder is created if needed; existing files of the same names are replaced.
+    The folder is created if needed; existing files of the same names are replaced. The layout
+    of a figure (its layout engine's placing of axes and labels) is worked out for the first
+    format only and kept for the others: laying a figure out costs about as much as drawing it.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, dict[str, bytes]] = {}
     for name, figure in figures.items():
         written[name] = {}
-        for fmt in formats:
-            data = figure_bytes(figure, fmt)
-            write_bytes_atomic(folder / f"{name}.{fmt}", data)
-            written[name][fmt] = data
+        engine = figure.get_layout_engine()
+        try:
+            for i, fmt in enumerate(formats):
+                if i == 1 and engine is not None:
+                    figure.set_layout_engine("none")  # keep the axes where the first draw put them
+                data = figure_bytes(figure, fmt)
+                write_bytes_atomic(folder / f"{name}.{fmt}", data)
+                written[name][fmt] = data
+        finally:
+            if engine is not None and figure.get_layout_engine() is not engine:
+                figure.set_layout_engine(engine)
     return written
+
+
+def _can_fork() -> bool:
+    """Whether figures can be drawn in a forked process beside this one (`draw_figures`): on a
+    machine with a second CPU, where fork exists, from a process running one thread (a fork
+    copies no other thread, so a lock another thread holds would stay held in the child)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return (
+        cpus > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
+def _draw_and_exit(makers: Mapping[str, Callable[[], Figure]], folder: Path) -> None:
+    """A forked process's work: draw and save some figures; exit 1 (quietly) if any fails."""
+    try:
+        save_figures({name: make() for name, make in makers.items()}, folder)
+    except BaseException:
+        os._exit(1)  # the parent draws them again itself, and reports the error
+
+
+def draw_figures(
+    makers: Mapping[str, Callable[[], Figure]],
+    folder: str | Path,
+    alongside: Callable[[], Any] = lambda: None,
+    *,
+    parallel: bool = True,
+) -> tuple[dict[str, dict[str, bytes]], Any]:
+    """Draw the figures of `sim.plots.figure_makers` and save them (`save_figures`), sharing
+    the work with a forked process when this machine has a second CPU, while ``alongside()``
+    runs here.
+
+    Every other figure (the first, the third, ...) is drawn in a child process made by fork (it
+    shares this process's data, nothing is copied or pickled); this process draws the rest after
+    ``alongside()``. The figures are the same as if drawn here: the same functions, the same
+    data. If fork is not available (`_can_fork`), ``parallel`` is false or the child fails, this
+    process draws them all (and an error is raised here, as without the child).
+
+    Returns:
+        ``(written, alongside())``: the bytes written by name and format, in the order of
+        ``makers``, and what ``alongside`` returned.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(makers)
+    theirs = names[0::2] if parallel and len(names) > 1 and _can_fork() else []
+    child = None
+    if theirs:
+        context = multiprocessing.get_context("fork")
+        child = context.Process(
+            target=_draw_and_exit, args=({n: makers[n] for n in theirs}, folder), daemon=True
+        )
+        child.start()
+    try:
+        extra = alongside()
+        written = save_figures({n: makers[n]() for n in names if n not in theirs}, folder)
+        if child is not None:
+            child.join()
+            if child.exitcode == 0:
+                for name in theirs:
+                    written[name] = {f: (folder / f"{name}.{f}").read_bytes() for f in FORMATS}
+            else:
+                written.update(save_figures({n: makers[n]() for n in theirs}, folder))
+    finally:
+        if child is not None and child.is_alive():
+            child.terminate()
+            child.join()
+    return {name: written[name] for name in names}, extra
 
 
 # --------------------------------------------------------------------------------------------
@@ -1058,9 +1144,13 @@ def write_report(
 
         results = load_results(results)
     folder = Path(results.path)
-    figures = plots.figures_for(results, by=by, metrics=metrics, fixed=fixed)
-    blocks = report_blocks(results, list(figures), by=by, metrics=metrics, fixed=fixed)
-    written = save_figures(figures, folder / FIGURES)
+    with outcomes_kept():  # the figures and the tables ask for the same runs' outcomes
+        figures = plots.figure_makers(results, by=by, metrics=metrics, fixed=fixed)
+        written, blocks = draw_figures(
+            figures,
+            folder / FIGURES,
+            lambda: report_blocks(results, list(figures), by=by, metrics=metrics, fixed=fixed),
+        )
     paths = [folder / FIGURES / f"{name}.{fmt}" for name in figures for fmt in FORMATS]
     title = next((b.text for b in blocks if isinstance(b, Heading)), "results")
     write_bytes_atomic(folder / REPORT_MD, to_markdown(blocks).encode("utf-8"))

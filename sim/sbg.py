@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
-from scipy.special import betaln
 
 PROB_FLOOR = 1e-12  # a model chance of 0 for an observed event counts as this (docs/model.md D52)
 
@@ -40,6 +39,8 @@ def survival(t: np.ndarray | float, gamma: float, delta: float) -> np.ndarray:
         t: periods since the start (>= 0; need not be whole).
         gamma, delta: the Beta parameters (> 0).
     """
+    from scipy.special import betaln  # here: every process imports this module, few call it
+
     t = np.asarray(t, dtype=float)
     return np.exp(betaln(gamma, delta + t) - betaln(gamma, delta))
 

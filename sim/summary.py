@@ -17,7 +17,8 @@ rungs (or firms, or any swept value) for the figures and the report: what each r
 over the other sweep points replicate by replicate, the month a rung's cumulative profit
 overtakes the lowest rung's for good, and the per-rung table with intervals. `climb_table`
 answers the manager's question of climbing against staying put (investment, payback month,
-discounted profit gain with its interval from `compare`).
+discounted profit gain with its interval from `compare`). Inside `outcomes_kept` (a report
+being drawn), `run_outcomes` of the same rows is computed once.
 
 What does not live here: computing the monthly rows (`metrics.py`), reading or writing files
 (`store.py`), drawing (`plots.py`).
@@ -25,8 +26,9 @@ What does not live here: computing the monthly rows (`metrics.py`), reading or w
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -253,6 +255,29 @@ def _clv(
     return pd.concat(pieces)
 
 
+_kept_outcomes: dict[tuple, pd.DataFrame] | None = None  # set inside `outcomes_kept`
+
+
+@contextlib.contextmanager
+def outcomes_kept() -> Iterator[None]:
+    """A block in which `run_outcomes` computes the outcomes of the same rows once.
+
+    The figures and the report of one results folder ask for the outcomes of the same rows
+    (one firm's, say) several times: the rung table, the ladder chart and every map. Rows are
+    recognised by their index labels and columns (and the fee, rate and months asked for), so
+    the block must only see frames cut from one time series that does not change meanwhile:
+    `sim.report.write_report` opens it around one folder's figures and report.
+    """
+    global _kept_outcomes
+    outer = _kept_outcomes
+    if outer is None:
+        _kept_outcomes = {}
+    try:
+        yield
+    finally:
+        _kept_outcomes = outer
+
+
 def run_outcomes(
     timeseries: pd.DataFrame,
     monthly_fee: Mapping[str, float],
@@ -277,6 +302,26 @@ def run_outcomes(
         and at the last month; ``clv``, the CLV per initial customer
         (`sim.metrics.clv_per_initial_customer`).
     """
+    if _kept_outcomes is None or timeseries.empty or timeseries.index.dtype.kind not in "iu":
+        return _run_outcomes(timeseries, monthly_fee, discount_rate, months)
+    key = (
+        timeseries.index.to_numpy().tobytes(),
+        tuple(timeseries.columns),
+        tuple(monthly_fee.items()),
+        discount_rate,
+        tuple(months),
+    )
+    if key not in _kept_outcomes:
+        _kept_outcomes[key] = _run_outcomes(timeseries, monthly_fee, discount_rate, months)
+    return _kept_outcomes[key].copy()
+
+
+def _run_outcomes(
+    timeseries: pd.DataFrame,
+    monthly_fee: Mapping[str, float],
+    discount_rate: float,
+    months: Sequence[int],
+) -> pd.DataFrame:
     keys = [k for k in ("run_id", "firm") if k in timeseries.columns]
     carried = [
         c

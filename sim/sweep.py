@@ -585,7 +585,11 @@ class _Batch:
 
 
 class _Progress:
-    """Counts done and failed runs, and shows them on a tqdm bar (rate and ETA included)."""
+    """Counts done and failed runs, and shows them on a tqdm bar (rate and ETA included).
+
+    The bar starts no monitor thread (tqdm's, which outlives the bar): the driver stays a
+    one-thread process, which `sim.report.draw_figures` needs to fork safely afterwards.
+    """
 
     def __init__(self, total: int, done: int, name: str, show: bool):
         self.done, self.failed = done, 0
@@ -593,7 +597,10 @@ class _Progress:
         if show:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(
+            class Bar(tqdm):
+                monitor_interval = 0
+
+            self.bar = Bar(
                 total=total,
                 initial=done,
                 desc=name,
@@ -1022,7 +1029,7 @@ def _drive(
     todo = [t for t in plan.tasks() if t.run_id not in done]
     engines = {plan.scenarios[t.point].engine for t in todo}
     engine = engines.pop() if len(engines) == 1 else None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     bar = _Progress(plan.runs, len(done), plan.scenario.name, progress)
     with _Interrupts() as interrupts:
         try:
@@ -1032,7 +1039,8 @@ def _drive(
                     _execute(plan, todo, writer, opened, batch_size, bar, interrupts)
             bar.close()
             elapsed = time.perf_counter() - started
-            return _finish(writer, plan, elapsed if todo else None, len(todo))
+            cpu = time.process_time() - cpu_started
+            return _finish(writer, plan, (elapsed, cpu) if todo else None, len(todo))
         except (KeyboardInterrupt, cf.BrokenExecutor) as stop:
             with interrupts.protect(raise_after=False):
                 bar.close()
@@ -1077,8 +1085,15 @@ def _record_session(
         writer.update_manifest(executor=executor)
 
 
-def _finish(writer: ResultsWriter, plan: Plan, elapsed: float | None, ran: int) -> SweepResult:
-    """Rebuild runs.parquet and the summaries from the parts and close the manifest."""
+def _finish(
+    writer: ResultsWriter, plan: Plan, timing: tuple[float, float] | None, ran: int
+) -> SweepResult:
+    """Rebuild runs.parquet and the summaries from the parts and close the manifest.
+
+    ``timing``: the run phase's wall time and the driver's CPU time in it (every thread of this
+    process: labelling, writing parts, receiving results; with the serial executor the runs
+    too), in seconds; None if nothing ran.
+    """
     records = part_records(writer.path)
     writer.write_runs(_run_rows(records))
     pieces, table = summarise(writer.path, plan, records)
@@ -1086,9 +1101,11 @@ def _finish(writer: ResultsWriter, plan: Plan, elapsed: float | None, ran: int) 
     counts = _counts(plan, records, writer.path)
     status = "done_with_failures" if counts["failed"] else "done"
     fields: dict[str, Any] = {"counts": counts}
-    if elapsed is not None:
+    if timing is not None:
+        elapsed, cpu = timing
         fields["run_time_s"] = round(elapsed, 3)
         fields["runs_per_s"] = round(ran / elapsed, 3) if elapsed > 0 else None
+        fields["driver_cpu_ms_per_run"] = round(1000 * cpu / ran, 3) if ran else None
     writer.finish(status, **fields)
     final = pd.concat(table, ignore_index=True) if table else pd.DataFrame()
     return SweepResult(writer.path, final)

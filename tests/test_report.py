@@ -209,3 +209,75 @@ def test_markdown_and_html_render_the_same_blocks_safely():
     assert "<strong>bold</strong> and <code>code</code>" in page
     assert '<td class="num">1</td>' in page and "Caption &lt;i&gt;" in page
     assert 'src="data:image/png;base64,iVBORw=="' in page and "{&lt;json&gt;}" in page
+
+
+def _line_figure(slope: float):
+    """A small figure with a constrained layout (what `sim.plots` draws)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3, 2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, slope])
+    ax.set_title(f"slope {slope}")
+    return fig
+
+
+def test_figures_drawn_in_a_forked_process_are_those_drawn_here(tmp_path, monkeypatch):
+    import os
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+
+    def maker(slope):
+        def make():
+            (pids / f"{slope}-{os.getpid()}").touch()  # who drew it
+            return _line_figure(slope)
+
+        return make
+
+    makers = {f"f{i}": maker(i) for i in range(3)}
+    monkeypatch.setattr(sim.report, "_can_fork", lambda: True)  # even on one CPU
+    shared, extra = sim.report.draw_figures(makers, tmp_path / "two", lambda: "report")
+    alone, _ = sim.report.draw_figures(makers, tmp_path / "one", parallel=False)
+    assert extra == "report"
+    assert list(shared) == list(alone) == ["f0", "f1", "f2"]
+    for name in makers:
+        assert shared[name]["png"] == alone[name]["png"]
+        assert (tmp_path / "two" / f"{name}.png").read_bytes() == alone[name]["png"]
+        assert (tmp_path / "two" / f"{name}.svg").read_bytes() == shared[name]["svg"]
+    drawn_by = {p.name.split("-")[1] for p in pids.iterdir() if p.name.startswith("0-")}
+    assert drawn_by != {str(os.getpid())}  # the first figure was drawn by the child
+
+
+def test_a_figure_that_fails_in_the_forked_process_fails_here(tmp_path, monkeypatch):
+    def broken():
+        raise ValueError("no such series")
+
+    makers = {"broken": broken, "fine": lambda: _line_figure(1.0)}  # the child draws "broken"
+    monkeypatch.setattr(sim.report, "_can_fork", lambda: True)
+    with pytest.raises(ValueError, match="no such series"):
+        sim.report.draw_figures(makers, tmp_path / "figures")
+
+
+def test_saving_keeps_the_layout_of_the_first_format_and_the_layout_engine(tmp_path):
+    drawn = _line_figure(2.0)
+    sim.report.figure_bytes(drawn, "png")  # laid out for the PNG only
+    saved = _line_figure(2.0)
+    engine = saved.get_layout_engine()
+    sim.report.save_figures({"line": saved}, tmp_path)  # PNG, then SVG in the PNG's layout
+    assert saved.axes[0].get_position().bounds == drawn.axes[0].get_position().bounds
+    assert saved.get_layout_engine() is engine
+    assert (tmp_path / "line.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_no_fork_while_another_thread_runs():
+    import threading
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not sim.report._can_fork()  # the child would inherit no thread, but its locks
+    finally:
+        release.set()
+        other.join()

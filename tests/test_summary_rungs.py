@@ -241,3 +241,26 @@ def test_climb_table_investment_payback_and_paired_gain():
     welch = climb_table(rows.assign(seed=independent), RUNG, ["good", "excellent"]).iloc[0]
     assert welch["test"] == "welch" and welch["gain"] == 25.0 and welch["gain_low"] < 25.0
     assert climb_table(rows[rows[RUNG] == "good"], RUNG, ["good", "excellent"]).empty
+
+
+def test_outcomes_kept_computes_the_outcomes_of_the_same_rows_once(monkeypatch):
+    import sim.summary
+
+    calls = []
+    compute = sim.summary._run_outcomes
+    monkeypatch.setattr(
+        sim.summary, "_run_outcomes", lambda *a: calls.append(len(a[0])) or compute(*a)
+    )
+    ts = frame({"poor": [0, 1, 2, 3], "good": [0, -5, 5, 20]}, replicates=2)
+    alone = run_outcomes(ts, {"Firm": 10.0}, 0.0)
+    with sim.summary.outcomes_kept():
+        first = run_outcomes(ts, {"Firm": 10.0}, 0.0)
+        first["clv"] = -1.0  # a copy: what is kept does not change
+        again = run_outcomes(ts[ts["firm"] == "Firm"], {"Firm": 10.0}, 0.0)  # the same rows
+        other_fee = run_outcomes(ts, {"Firm": 20.0}, 0.0)
+        fewer = run_outcomes(ts[ts[RUNG] == "good"], {"Firm": 10.0}, 0.0)
+    run_outcomes(ts, {"Firm": 10.0}, 0.0)  # outside the block: computed again
+    assert calls == [len(ts), len(ts), len(ts), len(ts) // 2, len(ts)]
+    pd.testing.assert_frame_equal(again, alone)
+    assert (other_fee["clv"] == 2 * alone["clv"]).all()
+    pd.testing.assert_frame_equal(fewer, alone[alone[RUNG] == "good"].reset_index(drop=True))

@@ -88,6 +88,21 @@ def assert_same_results(a, b) -> None:
 # The plan and the results of a sweep.
 
 
+def test_the_manifest_records_the_run_phase_and_the_drivers_cpu_per_run(reference):
+    m = reference.manifest
+    runs = POINTS * REPLICATES
+    assert m["runs_per_s"] == pytest.approx(runs / m["run_time_s"], rel=1e-2)
+    assert m["driver_cpu_ms_per_run"] > 0  # serial: the runs' own CPU is in it (not a timing)
+
+
+def test_the_progress_bar_leaves_no_thread_behind(tiny, tmp_path):
+    import threading
+
+    before = threading.active_count()
+    run_sweep(tiny, tmp_path / "out", executor="serial", progress=True)
+    assert threading.active_count() == before  # so the figures can be drawn in a fork
+
+
 def test_plan_has_a_seed_per_point_and_replicate_in_a_fixed_order(tiny):
     scenario = load_scenario(tiny)
     plan = Plan(scenario)
