@@ -314,8 +314,7 @@ def run_task(
     runner.engine_function(engine)  # import the engine before the clock starts
     started = time.perf_counter()
     try:
-        frame = runner.simulate(point, seed=seed, engine=engine)
-        columns, error = {c: frame[c].to_numpy() for c in frame.columns}, ""
+        columns, error = runner.simulate_columns(point, seed=seed, engine=engine), ""
     except Exception as err:
         columns, error = None, f"{type(err).__name__}: {err}"
     record = {

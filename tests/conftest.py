@@ -114,11 +114,11 @@ def interrupt_at(monkeypatch, seed: int, scenario=None) -> None:
     process; ``monkeypatch.undo()`` lifts it."""
     import sim.runner
 
-    real, stop, point = sim.runner.simulate, seed, scenario
+    real, stop, point = sim.runner.simulate_columns, seed, scenario
 
     def interrupted(scenario, *, seed, engine=None):
         if seed == stop and (point is None or scenario == point):
             raise KeyboardInterrupt
         return real(scenario, seed=seed, engine=engine)
 
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    monkeypatch.setattr(sim.runner, "simulate_columns", interrupted)

@@ -438,14 +438,14 @@ def test_default_out_dir_is_per_scenario_and_never_collides(small, tmp_path, mon
 def test_failed_run_is_recorded_and_exits_1(small, tmp_path, monkeypatch, capsys):
     scenario = load_scenario(small)
     bad_seed = replicate_seeds(scenario)[0][1]
-    real = sim.runner.simulate
+    real = sim.runner.simulate_columns
 
     def flaky(scenario, *, seed, engine=None):
         if seed == bad_seed:
             raise RuntimeError("engine exploded")
         return real(scenario, seed=seed, engine=engine)
 
-    monkeypatch.setattr(sim.runner, "simulate", flaky)
+    monkeypatch.setattr(sim.runner, "simulate_columns", flaky)
     out = tmp_path / "out"
     assert main(["run", str(small), "--out", str(out), "--quiet", "--executor", "serial"]) == 1
     err = capsys.readouterr().err
@@ -509,14 +509,14 @@ def test_interrupted_run_keeps_the_finished_runs_and_exits_130(
 ):
     scenario = load_scenario(small)
     stop_seed = replicate_seeds(scenario)[0][1]
-    real = sim.runner.simulate
+    real = sim.runner.simulate_columns
 
     def interrupted(scenario, *, seed, engine=None):
         if seed == stop_seed:
             raise KeyboardInterrupt
         return real(scenario, seed=seed, engine=engine)
 
-    monkeypatch.setattr(sim.runner, "simulate", interrupted)
+    monkeypatch.setattr(sim.runner, "simulate_columns", interrupted)
     out = tmp_path / "out"
     assert main(["run", str(small), "--out", str(out), "--quiet", "--executor", "serial"]) == 130
     err = capsys.readouterr().err

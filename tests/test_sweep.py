@@ -260,7 +260,7 @@ def test_any_concurrent_futures_executor_can_run_a_sweep(tiny, reference, tmp_pa
 def failing(monkeypatch, tiny, runs: set[tuple[int, int]]) -> None:
     """Make the runs given as (point, seed) raise (with common random numbers a seed alone
     names one replicate of every point)."""
-    real = sim.runner.simulate
+    real = sim.runner.simulate_columns
     points = Plan(load_scenario(tiny)).scenarios
 
     def flaky(scenario, *, seed, engine=None):
@@ -268,7 +268,7 @@ def failing(monkeypatch, tiny, runs: set[tuple[int, int]]) -> None:
             raise RuntimeError(f"engine exploded on {seed}")
         return real(scenario, seed=seed, engine=engine)
 
-    monkeypatch.setattr(sim.runner, "simulate", flaky)
+    monkeypatch.setattr(sim.runner, "simulate_columns", flaky)
 
 
 def test_a_failing_run_is_recorded_the_rest_complete_and_a_resume_reruns_it(
