@@ -198,9 +198,13 @@ class Page:
         return month
 
     def cards_text(self) -> str:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
-        return " ".join(e.text for e in self.d.find_elements(By.CSS_SELECTOR, ".rs-numbers"))
+        try:
+            return " ".join(e.text for e in self.d.find_elements(By.CSS_SELECTOR, ".rs-numbers"))
+        except StaleElementReferenceException:  # redrawn while being read: read again later
+            return ""
 
     def customers(self) -> list[int]:
         return [
@@ -239,7 +243,7 @@ def test_reset_replays_the_shown_settings(driver, server):
     page.click("Reset")
     page.until_month(lambda m: m == 0)
     assert "Strikes" in page._by_id("rs-month") or "Strikes" in driver.page_source
-    assert "delivers Acceptable" in page.cards_text()
+    page.wait.until(lambda d: "delivers Acceptable" in page.cards_text())
 
 
 def replace_(settings, **kw):
@@ -339,8 +343,7 @@ def test_a_reload_keeps_the_settings(driver, server):
     page.wait.until(lambda d: "recognised=good" in d.current_url)
     driver.refresh()
     page.wait.until(lambda d: page.month() == 0)
-    text = page.cards_text()
-    assert "delivers World class, still recognised as Good" in text
+    page.wait.until(lambda d: "delivers World class, still recognised as Good" in page.cards_text())
     query = dict(parse_qsl(urlsplit(driver.current_url).query))
     assert app.Settings.from_query(query) == app.PRESETS["Block 3 · why world class takes years"]
 
