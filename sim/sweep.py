@@ -53,6 +53,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import itertools
 import logging
 import math
 import multiprocessing
@@ -93,6 +94,7 @@ BATCH_SIZE = 50  # runs per part, at most
 BATCH_ROWS = 200_000  # monthly rows per part, at most (bounds the driver's memory)
 FLUSH_SECONDS = 30.0  # a part at least this often while runs finish (bounds work lost in a crash)
 TASKS_PER_WORKER = 2  # tasks in flight per worker
+RUNS_PER_TASK = 4  # at most, on a process pool: its cost per task is shared by the runs
 DASK_RETRIES = 2  # a task whose worker died is tried again this many times
 # Columns read back for the summaries (the rest of a row is not needed there).
 _SUMMARY_COLUMNS = (
@@ -329,6 +331,13 @@ def run_task(
     return record, columns
 
 
+def run_tasks(
+    runs: Sequence[tuple[Scenario, int, int, int, str | None]],
+) -> list[tuple[dict[str, Any], dict[str, np.ndarray] | None]]:
+    """Several runs in one task, one after another: `run_task` of each argument tuple."""
+    return [run_task(*arguments) for arguments in runs]
+
+
 def _init_worker(engine: str | None) -> None:
     """Process-pool worker start: leave Ctrl-C to the driver, import the engine once and, for
     the population engine, load its compiled loops (`sim.kernels.warm_up`, about 0.3 s from
@@ -374,6 +383,7 @@ class _Executor:
     workers: int
     description: dict[str, Any]
     stop: Callable[[bool], None]  # stop(abandon): shut down; abandon = drop unfinished work
+    runs_per_task: int = 1  # at most (`RUNS_PER_TASK` on a process pool)
 
 
 @contextlib.contextmanager
@@ -397,7 +407,9 @@ def open_executor(
     """
     if isinstance(executor, cf.Executor):
         n = workers or default_workers()
-        yield _Executor(executor, n, {"name": type(executor).__name__, "workers": n}, _no_stop)
+        per_task = RUNS_PER_TASK if isinstance(executor, cf.ProcessPoolExecutor) else 1
+        description = {"name": type(executor).__name__, "workers": n}
+        yield _Executor(executor, n, description, _no_stop, per_task)
         return
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -418,7 +430,7 @@ def open_executor(
             initargs=(engine,),
         )
         with _stopping(
-            _Executor(pool, n, {"name": "local", "workers": n}, _stopper(pool))
+            _Executor(pool, n, {"name": "local", "workers": n}, _stopper(pool), RUNS_PER_TASK)
         ) as opened:
             yield opened
     else:
@@ -653,22 +665,36 @@ def _execute(
     interrupts: _Interrupts,
 ) -> None:
     """Run ``todo`` on the executor and commit the results in parts. Raises KeyboardInterrupt
-    (after committing what finished) on Ctrl-C, and BrokenExecutor if the executor broke."""
+    (after committing what finished) on Ctrl-C, and BrokenExecutor if the executor broke.
+
+    On a process pool a task carries a few runs (`run_tasks`, at most `RUNS_PER_TASK`, and
+    so few that every worker still gets at least 8 tasks), which shares the pool's cost per
+    task; each run is still recorded, committed and resumed on its own."""
     tasks = iter(todo)
-    pending: dict[cf.Future, Task] = {}
+    pending: dict[cf.Future, list[Task]] = {}
     batch = _Batch()
     window = max(1, TASKS_PER_WORKER * opened.workers)
+    per_task = max(1, min(opened.runs_per_task, len(todo) // (8 * opened.workers)))
 
-    def take(future: cf.Future, task: Task) -> None:
+    def arguments(task: Task) -> tuple[Scenario, int, int, int, str | None]:
+        point = plan.scenarios[task.point]
+        return point, task.point, task.replicate, task.seed, point.engine
+
+    def take(future: cf.Future, chunk: list[Task]) -> None:
         try:
-            record, columns = future.result()
+            results = future.result()
+            if per_task == 1:
+                results = [results]
         except cf.BrokenExecutor:
             raise
         except (Exception, cf.CancelledError) as err:
-            record, columns = _failure(task, err), None
-        record.update(plan.swept(task.point))
-        batch.add(record, task, columns)
-        progress.add(record)
+            results = [(_failure(task, err), None) for task in chunk]
+        for (record, columns), task in zip(results, chunk, strict=True):
+            record.update(plan.swept(task.point))
+            batch.add(record, task, columns)
+            progress.add(record)
+            if batch.full(batch_size):
+                commit()
 
     def commit() -> None:
         nonlocal batch
@@ -679,19 +705,15 @@ def _execute(
             writer.write_part(rows, runs=batch.records)
             batch = _Batch()
 
+    future: cf.Future[Any]
     try:
         while True:
-            while len(pending) < window and (task := next(tasks, None)) is not None:
-                engine = plan.scenarios[task.point].engine
-                future = opened.pool.submit(
-                    run_task,
-                    plan.scenarios[task.point],
-                    task.point,
-                    task.replicate,
-                    task.seed,
-                    engine,
-                )
-                pending[future] = task
+            while len(pending) < window and (chunk := list(itertools.islice(tasks, per_task))):
+                if per_task == 1:
+                    future = opened.pool.submit(run_task, *arguments(chunk[0]))
+                else:
+                    future = opened.pool.submit(run_tasks, [arguments(t) for t in chunk])
+                pending[future] = chunk
             if not pending:
                 break
             # Wake up in time to commit a batch that has waited FLUSH_SECONDS.
@@ -700,8 +722,6 @@ def _execute(
             finished, _ = cf.wait(pending, timeout=timeout, return_when=cf.FIRST_COMPLETED)
             for future in finished:
                 take(future, pending.pop(future))
-                if batch.full(batch_size):
-                    commit()
             if batch.full(batch_size):  # FLUSH_SECONDS passed
                 commit()
         commit()
@@ -709,10 +729,10 @@ def _execute(
         # Keep every run that finished; drop the rest (a resume runs them). A further Ctrl-C
         # does not cut this short.
         with interrupts.protect(raise_after=False):
-            for future, task in list(pending.items()):
+            for future, chunk in list(pending.items()):
                 if not future.cancel() and future.done() and not future.cancelled():
                     with contextlib.suppress(Exception):
-                        take(future, task)
+                        take(future, chunk)
             commit()
         raise
 

@@ -8,6 +8,7 @@ only by the format and numpy version that wrote it.
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -238,6 +239,25 @@ def test_one_and_two_local_workers_give_identical_results(tiny, reference, tmp_p
     assert len(part_paths(two.path)) == 6  # 12 runs, 2 per part
     assert_same_results(one, reference)
     assert_same_results(two, reference)
+
+
+def test_a_process_pool_carries_several_runs_per_task_with_identical_results(tiny, tmp_path):
+    """On a process pool a task carries a few runs (`sim.sweep.run_tasks`); every run is still
+    committed on its own (parts of ``batch_size`` runs) and the rows are the serial sweep's."""
+    scenario = load_scenario(tiny, {"scenario.replicates": 12})  # 48 runs: 3 per task on 2
+
+    class Recording(cf.ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            self.sizes.append(len(args[0]) if fn.__name__ == "run_tasks" else 1)
+            return super().submit(fn, *args, **kwargs)
+
+    with Recording(2, multiprocessing.get_context("spawn")) as pool:
+        pool.sizes = []
+        pooled = run_sweep(scenario, tmp_path / "pool", executor=pool, workers=2, batch_size=5)
+    assert sum(pool.sizes) == 48 and set(pool.sizes) == {3}
+    assert len(part_paths(pooled.path)) == 10  # 48 runs, 5 per part: per run, not per task
+    serial = run_sweep(scenario, tmp_path / "serial", executor="serial", batch_size=5)
+    assert_same_results(pooled, serial)
 
 
 def test_a_dask_local_cluster_gives_identical_results(tiny, reference, tmp_path):
