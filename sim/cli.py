@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -467,8 +468,10 @@ def _cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             f"`run` runs the first ({swept}); `{PROG} sweep` runs them all"
         )
     started = time.perf_counter()
+    drawing_ready = _prepare_drawing(not args.no_figures)
     result = _execute(args, argv, first_point(scenario), out, kind="run")
     if not args.no_figures:
+        drawing_ready()
         _draw(result)
     return _report(result, started, by_point=False)
 
@@ -549,12 +552,33 @@ def _add_sweep(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.perf_counter()
+    drawing_ready = _prepare_drawing(not args.no_figures)
     result = _sweep_or_resume(args, argv, "sweep")
+    drawing_ready()
     if _explored(result.manifest):
         return _finish_explore(args, result, started)
     if not args.no_figures:
         _draw(result)
     return _report(result, started, by_point=True)
+
+
+def _prepare_drawing(wanted: bool) -> Callable[[], None]:
+    """Import matplotlib and the report's code in a background thread while the runs go on (the
+    command's process mostly waits for its workers then), so that drawing starts as soon as they
+    finish. Returns the function to call before drawing: it waits for the import (a failed
+    import is left to `_draw`, which imports again and reports it)."""
+    if not wanted:
+        return lambda: None
+    thread = threading.Thread(target=_import_drawing, name="import-drawing", daemon=True)
+    thread.start()
+    return thread.join
+
+
+def _import_drawing() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import sim.report  # noqa: F401
 
 
 def _draw(result: Results) -> None:
