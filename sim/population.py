@@ -42,7 +42,7 @@ from sim.metrics import Tallies, build_frame
 from sim.network import adjacency_csr, build_network
 from sim.scenario import Scenario
 
-SPARSE_PROB = 0.05  # below this chance, draw how many succeed, then which (cheaper than all)
+SPARSE_PROB = 0.05  # below this chance, draw the gaps between successes (cheaper than all)
 _INT16_SAFE = 32000  # months (plus windows) below this fit int16 month stamps
 _NO_DEPARTMENT = np.zeros(0, np.int64)  # `kernels.experiences`: every firm has one department
 
