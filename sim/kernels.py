@@ -325,16 +325,6 @@ def _pick(weights: np.ndarray, u: float) -> int:
 
 
 @numba.njit(cache=True)
-def logit_choice(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Step 6's choice for each row of ``weights`` (people, columns), from one uniform per row
-    (`_pick`). Returns int64 columns, -1 where every weight is zero."""
-    out = np.empty(weights.shape[0], np.int64)
-    for i in range(weights.shape[0]):
-        out[i] = _pick(weights[i], u[i])
-    return out
-
-
-@numba.njit(cache=True)
 def choose_firm(
     weight: np.ndarray,
     u: np.ndarray,
@@ -721,7 +711,6 @@ def warm_up() -> float:
         settle_leaving(2, one, one, one, np.zeros(2, firm_dtype), 1)
     sort_rows_find_repeats(np.zeros((2, 2), np.int64))
     weights, u = np.ones((2, 2)), np.zeros(2)
-    logit_choice(weights, u)
     for closed in (np.zeros((2, 2), np.int16), np.zeros((2, 2), np.int32)):
         choose_firm(weights[0], u, np.zeros(2, np.int64), closed, 1, np.zeros(2, np.int64))
     experiences(

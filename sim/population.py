@@ -118,19 +118,6 @@ def first_per_target(
     return kernels.first_per_target(targets, np.asarray(firms), rng.random(targets.size))
 
 
-def logit_choice(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
-    """Step 6's choice: per row, a column drawn with probability proportional to its weight.
-
-    Args:
-        weights: (people, firms) non-negative weights; zero for firms a person cannot choose.
-
-    Returns:
-        The chosen column per row, or -1 where every weight is zero (`kernels.logit_choice`,
-        one uniform per row).
-    """
-    return kernels.logit_choice(np.asarray(weights, np.float64), rng.random(weights.shape[0]))
-
-
 # --------------------------------------------------------------------------------------------
 # One month's decisions, passed from phase to phase.
 

@@ -121,12 +121,19 @@ def test_update_reputation_streaks_rises_one_rung_and_drops_at_once():
     assert streaks[2].tolist() == [4, 4, 0, 0, 0]
 
 
-def test_logit_choice_and_choose_firm_pick_by_cumulative_weight():
-    weights = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-    u = np.array([0.5, 0.3, 0.99, 1.0 - 2.0**-53])
-    # row 0: u x total = 2.0 -> cumulative [1, 3, 4]: one column at most 2 -> column 1
-    assert kernels.logit_choice(weights, u).tolist() == [1, -1, 0, 1]
+def test_choose_firm_picks_by_cumulative_weight_among_the_open_columns():
     weight = np.array([1.0, 2.0, 1.0])
+    firms_only = np.zeros((0, 3), np.int16)  # three firms, nobody closed, no outside column
+    u = np.array([0.5, 0.99, 0.0])
+    # u x total = 2.0 -> cumulative [1, 3, 4]: one column at most 2 -> column 1
+    got = kernels.choose_firm(weight, u, np.arange(3), firms_only, 5, np.zeros(0, np.int64))
+    assert got.tolist() == [1, 2, 0]
+    # every firm closed: no choice; only firm 0 open: firm 0; firms 0 and 1 open and u at its
+    # largest value: the last open firm, never the closed firm 2 after it
+    closed = np.array([[9, 9, 9], [0, 9, 9], [0, 0, 9]], np.int16)
+    u = np.array([0.3, 0.99, 1.0 - 2.0**-53])
+    got = kernels.choose_firm(weight, u, np.arange(3), closed, 5, np.zeros(0, np.int64))
+    assert got.tolist() == [-1, 0, 1]
     closed = np.array([[0, 5], [9, 0]], np.int16)  # person 0 closed to firm 1, person 1 to 0
     people = np.array([0, 1, 0])
     got = kernels.choose_firm(

@@ -13,13 +13,12 @@ import numpy as np
 from scipy import stats
 
 from conftest import build_scenario
-from sim import rules, simulate
+from sim import kernels, rules, simulate
 from sim.metrics import COLUMNS
 from sim.population import (
     PopulationModel,
     distinct_ranks,
     first_per_target,
-    logit_choice,
     run_population,
 )
 
@@ -189,21 +188,23 @@ def test_first_per_target_keeps_one_referral_per_person_chosen_uniformly():
     assert abs(z) < stats.norm.isf(0.0005)
 
 
-def test_logit_choice_follows_the_weights_and_skips_closed_firms():
+def test_the_firm_choice_follows_the_weights_and_skips_closed_firms():
+    """Step 6 (`kernels.choose_firm` from one uniform each): firm 2 of weight 3 against firm 0 of
+    weight 1 wins 3 in 4; a firm closed to a person is never chosen; with all closed, none."""
     rng = np.random.default_rng(5)
-    weights = np.tile([1.0, 0.0, 3.0], (40_000, 1))
-    weights[:10] = 0.0  # nobody open
-    choice = logit_choice(rng, weights)
+    n, t = 40_000, 5
+    closed_until = np.zeros((n, 3), np.int16)
+    closed_until[:, 1] = t  # firm 1 is closed to everyone this month
+    closed_until[:10] = t  # and the first ten are closed to every firm
+    weight = np.array([1.0, 5.0, 3.0])
+    choice = kernels.choose_firm(
+        weight, rng.random(n), np.arange(n), closed_until, t, np.zeros(0, np.int64)
+    )
     assert (choice[:10] == -1).all()
     rest = choice[10:]
     assert not (rest == 1).any()
     share = (rest == 2).mean()
     assert abs(share - 0.75) < stats.norm.isf(0.0005) * np.sqrt(0.75 * 0.25 / rest.size)
-
-
-def test_logit_choice_with_one_open_firm_always_picks_it():
-    weights = np.array([[0.0, 0.0, 2.0], [5.0, 0.0, 0.0]])
-    assert logit_choice(np.random.default_rng(6), weights).tolist() == [2, 0]
 
 
 def _gone_model(network=None, size=60):
