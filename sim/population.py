@@ -101,23 +101,6 @@ def distinct_ranks(
     return rows, ranks
 
 
-def first_per_target(
-    rng: np.random.Generator, targets: np.ndarray, firms: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Step 4's conflict rule: of several successful referrals to one person, the first in a
-    uniformly random order wins (`kernels.first_per_target`, one uniform per referral).
-
-    Args:
-        targets: the person of each successful referral.
-        firms: the referring firm of each.
-
-    Returns:
-        (person, winning firm), one pair per distinct person, persons ascending.
-    """
-    targets = np.asarray(targets, np.int64)
-    return kernels.first_per_target(targets, np.asarray(firms), rng.random(targets.size))
-
-
 # --------------------------------------------------------------------------------------------
 # One month's decisions, passed from phase to phase.
 

@@ -18,7 +18,6 @@ from sim.metrics import COLUMNS
 from sim.population import (
     PopulationModel,
     distinct_ranks,
-    first_per_target,
     run_population,
 )
 
@@ -171,6 +170,7 @@ def test_distinct_ranks_terminates_when_drawing_almost_everyone():
 
 
 def test_first_per_target_keeps_one_referral_per_person_chosen_uniformly():
+    """Step 4's conflict rule (`kernels.first_per_target`, the smallest of one uniform each)."""
     rng = np.random.default_rng(4)
     # Person 7 got successful referrals from firm 0 twice and firm 1 once: firm 0 wins 2/3.
     reps = 30_000
@@ -180,7 +180,7 @@ def test_first_per_target_keeps_one_referral_per_person_chosen_uniformly():
     for _ in range(reps // 100):
         batch_t = np.concatenate([targets + 10 * i for i in range(100)])
         batch_f = np.tile(firms, 100)
-        person, firm = first_per_target(rng, batch_t, batch_f)
+        person, firm = kernels.first_per_target(batch_t, batch_f, rng.random(batch_t.size))
         assert person.tolist() == sorted(set(batch_t.tolist()))
         wins += int((firm[person % 10 == 7] == 0).sum())
         assert (firm[person % 10 == 3] == 1).all()
